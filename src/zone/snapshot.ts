@@ -1,0 +1,30 @@
+// The hand-off between discovery (beside the pipeline) and the query path.
+// A snapshot is immutable: discovery builds a new one and swaps it in, the
+// query path reads whichever is current and never awaits anything.
+
+export interface Snapshot {
+  /** Increases by one for every published snapshot. */
+  readonly generation: number;
+  /** Epoch ms of the poll that produced this data (0 before the first success). */
+  readonly fetchedAt: number;
+  /**
+   * Record fqdn ("db.internal") → IPv4 addresses in a stable (sorted) order.
+   * A name that is absent has no data yet (answer SERVFAIL); a name mapped to
+   * [] is known to have no address (answer NODATA).
+   */
+  readonly records: ReadonlyMap<string, readonly string[]>;
+  /** True when the data is older than the configured max_stale bound. */
+  readonly expired?: boolean;
+}
+
+export interface SnapshotSource {
+  current(): Snapshot;
+  /** Called after every swap; used to re-encode cached answers off the hot path. */
+  onChange(listener: (next: Snapshot, previous: Snapshot) => void): () => void;
+}
+
+export const EMPTY_SNAPSHOT: Snapshot = Object.freeze({
+  generation: 0,
+  fetchedAt: 0,
+  records: new Map<string, readonly string[]>(),
+});
