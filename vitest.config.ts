@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Builds dist/ once per run: the CLI tests spawn `node bin/eipdns.js`.
+    globalSetup: ['test/global-setup.ts'],
     // Integration tests bind real sockets and spawn real peers (dnsmasq, dig);
     // give them room on a 2-core CI machine without hiding a hang forever.
     testTimeout: 20_000,

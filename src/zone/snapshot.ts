@@ -13,7 +13,9 @@ export interface Snapshot {
    * [] is known to have no address (answer NODATA).
    */
   readonly records: ReadonlyMap<string, readonly string[]>;
-  /** True when the data is older than the configured max_stale bound. */
+  /** True while the latest poll failed: answers are still served, with a short TTL. */
+  readonly stale?: boolean;
+  /** True when the data is older than the configured max_stale bound: names answer SERVFAIL. */
   readonly expired?: boolean;
 }
 

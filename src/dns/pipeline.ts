@@ -1,0 +1,131 @@
+// The query path: parse → admit → answer from a private zone, or forward →
+// encode. Everything here reads the current state synchronously; only the
+// forward leg awaits, and it awaits the upstream resolver, never EC2.
+
+import type { ZoneAnswers } from '../zone/answers.js';
+import type { Admit } from './admit.js';
+import { headerOnlyReply, relayUpstreamReply, replyFromTemplate, type Transport } from './encode.js';
+import { CLASS_ANY, CLASS_IN, HEADER_SIZE, RCODE, TYPE, parseQuery, type Query } from './message.js';
+
+export interface Client {
+  readonly address: string;
+  readonly port: number;
+  readonly transport: Transport;
+}
+
+/** The upstream leg as the pipeline sees it (implemented in src/forward). */
+export interface Forwarder {
+  resolve(query: Buffer, viaTcp: boolean): Promise<Buffer>;
+}
+
+/** Everything a query needs, swapped as a whole on reload or a new snapshot. */
+export interface PipelineState {
+  readonly zones: ZoneAnswers;
+  readonly admit: Admit;
+  readonly forwarder: Forwarder;
+}
+
+export type Reply = Buffer | null;
+
+export interface PipelineCounters {
+  queries: number;
+  dropped: number;
+  formerr: number;
+  refused: number;
+  answered: number;
+  forwarded: number;
+  servfail: number;
+}
+
+export class Pipeline {
+  readonly counters: PipelineCounters = { queries: 0, dropped: 0, formerr: 0, refused: 0, answered: 0, forwarded: 0, servfail: 0 };
+  private rotation = 0;
+
+  constructor(public state: PipelineState) {}
+
+  /** Returns the reply bytes, a promise of them, or null to send nothing. */
+  handle(msg: Buffer, client: Client): Reply | Promise<Reply> {
+    this.counters.queries++;
+    const parsed = parseQuery(msg);
+    if (parsed.kind === 'drop') {
+      this.counters.dropped++;
+      return null;
+    }
+    const state = this.state;
+    if (parsed.kind === 'error') {
+      if (parsed.rcode === RCODE.FORMERR) this.counters.formerr++;
+      return headerOnlyReply(msg, {
+        id: parsed.id,
+        queryFlags: parsed.flags,
+        rcode: parsed.rcode,
+        questionEnd: parsed.questionEnd,
+        edns: parsed.edns,
+        ra: true,
+      });
+    }
+    const q = parsed.query;
+    if (!state.admit(client.address)) {
+      this.counters.refused++;
+      return this.headerOnly(msg, q, RCODE.REFUSED);
+    }
+
+    const zone = state.zones.zoneOf(q.name);
+    if (zone !== undefined) {
+      // A private name is answered here or refused; it is never forwarded.
+      if (q.qclass !== CLASS_IN && q.qclass !== CLASS_ANY) return this.headerOnly(msg, q, RCODE.REFUSED);
+      if (q.type === TYPE.AXFR || q.type === TYPE.IXFR) return this.headerOnly(msg, q, RCODE.REFUSED);
+      return this.fromTemplate(state.zones.answer(zone, q.name, q.type), msg, q, client.transport);
+    }
+    if (q.type === TYPE.PTR && state.zones.ownsReverse(q.name)) {
+      return this.fromTemplate(state.zones.answerReverse(q.name), msg, q, client.transport);
+    }
+
+    this.counters.forwarded++;
+    return state.forwarder.resolve(msg, client.transport === 'tcp').then(
+      (reply) => relayUpstreamReply(reply, msg, q, client.transport),
+      () => {
+        this.counters.servfail++;
+        return this.headerOnly(msg, q, RCODE.SERVFAIL);
+      },
+    );
+  }
+
+  private fromTemplate(t: { bytes: Buffer; rotate?: { start: number; count: number; size: number } }, msg: Buffer, q: Query, transport: Transport): Buffer {
+    this.counters.answered++;
+    // The template was encoded from the escaped lower-case name; a question
+    // with odd label bytes can differ in length, so it gets the bare rcode.
+    if (t.bytes.length < q.questionEnd || t.bytes.readUInt16BE(4) !== 1 || !sameQuestionLength(t.bytes, q)) {
+      return this.headerOnly(msg, q, t.bytes[3]! & 0x0f, (t.bytes[2]! & 0x04) !== 0);
+    }
+    const out = replyFromTemplate(t.bytes, msg, q, transport);
+    if (t.rotate !== undefined && out.length >= t.bytes.length) {
+      rotateRecords(out, t.bytes, t.rotate, this.rotation++);
+    }
+    return out;
+  }
+
+  private headerOnly(msg: Buffer, q: Query, rcode: number, aa = false): Buffer {
+    if (rcode === RCODE.SERVFAIL) this.counters.servfail++;
+    return headerOnlyReply(msg, { id: q.id, queryFlags: q.flags, rcode, questionEnd: q.questionEnd, edns: q.edns, ra: true, aa });
+  }
+}
+
+function sameQuestionLength(template: Buffer, q: Query): boolean {
+  // The template's question name ends at its first zero label byte; QTYPE/QCLASS follow.
+  let o = HEADER_SIZE;
+  while (o < template.length && template[o] !== 0) o += template[o]! + 1;
+  return o + 5 === q.questionEnd;
+}
+
+/** Round-robin: the k-th reply starts its A records at record k mod count. */
+function rotateRecords(out: Buffer, template: Buffer, r: { start: number; count: number; size: number }, k: number): void {
+  const shift = k % r.count;
+  if (shift === 0) return;
+  const head = (r.count - shift) * r.size;
+  template.copy(out, r.start, r.start + shift * r.size, r.start + r.count * r.size);
+  template.copy(out, r.start + head, r.start, r.start + shift * r.size);
+}
+
+export function isPending(reply: Reply | Promise<Reply>): reply is Promise<Reply> {
+  return reply !== null && !Buffer.isBuffer(reply);
+}

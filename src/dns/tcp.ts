@@ -1,0 +1,113 @@
+// Stage 1 (TCP, RFC 7766): 2-byte length framing, several queries per
+// connection answered as they complete (out of order is allowed), an idle
+// timeout, and bounds on connections and queries in flight so a slow or
+// hostile client cannot pin memory.
+
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Logger } from '../log.js';
+import { isPending } from './pipeline.js';
+import type { Handler } from './udp.js';
+
+export interface TcpOptions {
+  /** RFC 7766 §6.2.3 suggests seconds, not minutes. */
+  readonly idleTimeoutMs: number;
+  readonly maxConnections: number;
+  /** Reading pauses past this many unanswered queries on one connection. */
+  readonly maxPipelined: number;
+}
+
+export const DEFAULT_TCP_OPTIONS: TcpOptions = { idleTimeoutMs: 10_000, maxConnections: 1024, maxPipelined: 64 };
+
+export interface TcpListener {
+  readonly server: Server;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export function listenTcp(
+  host: string,
+  port: number,
+  handler: Handler,
+  logger: Logger,
+  options: TcpOptions = DEFAULT_TCP_OPTIONS,
+): Promise<TcpListener> {
+  const sockets = new Set<Socket>();
+  const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    serveConnection(socket, handler, logger, options);
+  });
+  server.maxConnections = options.maxConnections;
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port, host, ipv6Only: host.includes(':') }, () => {
+      server.off('error', reject);
+      server.on('error', (err) => logger.error({ err }, 'tcp server error'));
+      const addr = server.address();
+      resolve({
+        server,
+        port: typeof addr === 'object' && addr !== null ? addr.port : port,
+        close: () =>
+          new Promise<void>((done) => {
+            server.close(() => done());
+            for (const s of sockets) s.destroy();
+          }),
+      });
+    });
+  });
+}
+
+function serveConnection(socket: Socket, handler: Handler, logger: Logger, options: TcpOptions): void {
+  const client = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0, transport: 'tcp' as const };
+  let pending: Buffer = Buffer.alloc(0);
+  let inFlight = 0;
+  let peerEnded = false;
+
+  socket.setTimeout(options.idleTimeoutMs, () => socket.destroy());
+  socket.on('error', () => socket.destroy());
+
+  const finishIfDone = (): void => {
+    if (peerEnded && inFlight === 0 && !socket.destroyed) socket.end();
+  };
+  const write = (reply: Buffer | null): void => {
+    inFlight--;
+    if (reply !== null && !socket.destroyed) {
+      const frame = Buffer.allocUnsafe(2 + reply.length);
+      frame.writeUInt16BE(reply.length, 0);
+      reply.copy(frame, 2);
+      socket.write(frame);
+    }
+    if (socket.isPaused() && inFlight < options.maxPipelined && !peerEnded) socket.resume();
+    finishIfDone();
+  };
+
+  socket.on('data', (chunk: Buffer) => {
+    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    while (pending.length >= 2) {
+      const len = pending.readUInt16BE(0);
+      if (pending.length < 2 + len) break;
+      const msg = pending.subarray(2, 2 + len);
+      pending = pending.subarray(2 + len);
+      inFlight++;
+      let reply;
+      try {
+        reply = handler(msg, client);
+      } catch (err) {
+        logger.error({ err }, 'query handler failed');
+        reply = null;
+      }
+      if (reply === null && len < 12) {
+        // No header to answer: the stream is not DNS, so stop reading it.
+        socket.destroy();
+        return;
+      }
+      if (isPending(reply)) reply.then(write, () => write(null));
+      else write(reply);
+    }
+    if (inFlight >= options.maxPipelined) socket.pause();
+  });
+  socket.on('end', () => {
+    peerEnded = true;
+    finishIfDone();
+  });
+}

@@ -1,0 +1,373 @@
+// `eipdns claim NAME`: associate the Elastic IP behind an elastic_ip record
+// with the instance this runs on. Meant for a boot script, so it must be safe
+// to run on every boot of every instance built from the same AMI: it is a
+// no-op when the address is already here, and it never takes the address from
+// another live instance unless told to (--force).
+//
+// Exit codes: 0 associated or nothing to do; 1 runtime failure (instance
+// metadata, EC2 API, no matching Elastic IP); 2 bad usage or config; 3 refused
+// because the address is, or may be, in use elsewhere (--force overrides).
+
+import {
+  AssociateAddressCommand,
+  DescribeAddressesCommand,
+  DescribeInstancesCommand,
+  type Address,
+  type EC2Client,
+} from '@aws-sdk/client-ec2';
+import type { Config, ElasticIpSelector, RecordSource } from '../config/types.js';
+import { createEc2Client, describeError } from './client.js';
+import { matchesElasticIp } from './match.js';
+
+export interface ClaimIo {
+  readonly force: boolean;
+  readonly out: NodeJS.WritableStream;
+  readonly err: NodeJS.WritableStream;
+  /** Used instead of a client built from the config (tests); left open. */
+  readonly client?: EC2Client;
+  /** Instance metadata base URL; wins over the environment. */
+  readonly imdsEndpoint?: string;
+  /** Where AWS_EC2_METADATA_SERVICE_ENDPOINT(_MODE) are read; default process.env. */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+export const EXIT_REFUSED = 3;
+
+/** The SDK's defaults for AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE IPv4 / IPv6. */
+const IMDS_ENDPOINTS: Readonly<Record<string, string>> = {
+  IPv4: 'http://169.254.169.254',
+  IPv6: 'http://[fd00:ec2::254]',
+};
+/** IMDS answers in milliseconds on EC2; anywhere else nothing answers at all. */
+const IMDS_TIMEOUT_MS = 1_000;
+const IMDS_TOKEN_TTL_SECONDS = '21600';
+
+/**
+ * States in which the holder still uses (or is about to use) the address.
+ * A pending instance counts: it is booting and will run its own claim.
+ * stopping/shutting-down instances are on their way out, so they count as gone.
+ */
+const LIVE_STATES = new Set(['running']);
+
+const RULE =
+  'rule: one already on this instance, else an unassociated one, else with --force the first by allocation id';
+
+class ClaimError extends Error {
+  constructor(
+    readonly exitCode: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ClaimError';
+  }
+}
+
+export async function claim(config: Config, name: string, io: ClaimIo): Promise<number> {
+  try {
+    return await run(config, name, io);
+  } catch (err) {
+    if (!(err instanceof ClaimError)) throw err;
+    io.err.write(`eipdns claim: ${err.message}\n`);
+    return err.exitCode;
+  }
+}
+
+async function run(config: Config, name: string, io: ClaimIo): Promise<number> {
+  const { fqdn, selector } = findRecord(config, name);
+  if (config.ec2.inventory !== undefined) {
+    throw new ClaimError(
+      EXIT_USAGE,
+      `${config.file} sets ec2.inventory (${config.ec2.inventory}); claim changes associations through the EC2 API, ` +
+        'which an inventory file cannot stand in for: use a config without ec2.inventory',
+    );
+  }
+
+  const imds = imdsBase(io);
+  const token = await imdsToken(imds);
+  const instanceId = await imdsGet(imds, '/latest/meta-data/instance-id', token);
+  if (!/^i-[0-9a-f]+$/.test(instanceId)) {
+    throw new ClaimError(EXIT_FAILURE, `instance metadata at ${imds.origin} gave "${instanceId}" as the instance id`);
+  }
+  const region =
+    config.ec2.region ?? (await imdsGet(imds, '/latest/meta-data/placement/region', token));
+
+  const client =
+    io.client ??
+    createEc2Client({
+      region,
+      ...(config.ec2.endpoint !== undefined ? { endpoint: config.ec2.endpoint } : {}),
+      requestTimeoutMs: config.ec2.requestTimeoutMs,
+    });
+  try {
+    return await associate({ config, io, client, fqdn, selector, instanceId, region });
+  } finally {
+    if (io.client === undefined) client.destroy();
+  }
+}
+
+interface Context {
+  readonly config: Config;
+  readonly io: ClaimIo;
+  readonly client: EC2Client;
+  readonly fqdn: string;
+  readonly selector: ElasticIpSelector;
+  readonly instanceId: string;
+  readonly region: string;
+}
+
+async function associate(ctx: Context): Promise<number> {
+  const { io, fqdn, instanceId } = ctx;
+  // Unfiltered and matched locally, exactly as discovery does, so claim and
+  // the DNS answers agree on which addresses a selector means.
+  const described = await ec2(ctx, 'DescribeAddresses', (signal) =>
+    ctx.client.send(new DescribeAddressesCommand({}), { abortSignal: signal }),
+  );
+  const matching = (described.Addresses ?? [])
+    .filter((a) => matchesElasticIp(a, ctx.selector))
+    .sort((a, b) => (a.AllocationId ?? '').localeCompare(b.AllocationId ?? ''));
+  if (matching.length === 0) {
+    throw new ClaimError(
+      EXIT_FAILURE,
+      `${fqdn}: no Elastic IP matches ${describeSelector(ctx.selector)} in ${ctx.region}`,
+    );
+  }
+
+  const address = choose(ctx, matching);
+  const allocationId = address.AllocationId;
+  if (allocationId === undefined) {
+    // Only EC2-Classic addresses lack one, and those cannot go to a VPC instance.
+    throw new ClaimError(EXIT_FAILURE, `${fqdn}: Elastic IP ${address.PublicIp ?? '?'} has no allocation id`);
+  }
+  const label = `${allocationId} (${address.PublicIp ?? '?'})`;
+
+  if (address.InstanceId === instanceId) {
+    io.out.write(
+      `${fqdn}: ${label} already associated with ${instanceId} (${address.PrivateIpAddress ?? '?'}); nothing to do\n`,
+    );
+    return EXIT_OK;
+  }
+
+  const was = await currentHolder(ctx, address);
+  if (was.live && !io.force) {
+    throw new ClaimError(
+      EXIT_REFUSED,
+      `${fqdn}: ${label} is associated with ${was.text}; refusing to take it from a live holder ` +
+        '(an instance cloned from its image must not steal the address); use --force to take it anyway',
+    );
+  }
+
+  // AllowReassociation=false when it looked free: if someone associated it in
+  // the meantime, EC2 refuses instead of this silently taking it from them.
+  const associated = address.AssociationId !== undefined;
+  await ec2(ctx, 'AssociateAddress', (signal) =>
+    ctx.client.send(
+      new AssociateAddressCommand({ AllocationId: allocationId, InstanceId: instanceId, AllowReassociation: associated }),
+      { abortSignal: signal },
+    ),
+  );
+  io.out.write(`${fqdn}: associated ${label} with ${instanceId} (was: ${was.text})\n`);
+  return EXIT_OK;
+}
+
+/**
+ * One address out of several a tag selector matched. Preference, so reruns
+ * and sibling instances settle without fighting: one already on this
+ * instance (nothing to do), else an unassociated one (nobody loses it), else
+ * only with --force the first by allocation id, as which of several taken
+ * addresses to steal is a decision for a human.
+ */
+function choose(ctx: Context, matching: readonly Address[]): Address {
+  const [first] = matching;
+  if (first === undefined) throw new Error('choose() needs at least one address');
+  if (matching.length === 1) return first;
+
+  const many = `${matching.length} Elastic IPs match ${describeSelector(ctx.selector)}`;
+  const pick = (address: Address, why: string): Address => {
+    ctx.io.out.write(
+      `${ctx.fqdn}: ${many}; chose ${address.AllocationId ?? '?'} (${address.PublicIp ?? '?'}), ${why} (${RULE})\n`,
+    );
+    return address;
+  };
+  const ours = matching.find((a) => a.InstanceId === ctx.instanceId);
+  if (ours !== undefined) return pick(ours, 'already on this instance');
+  const free = matching.find((a) => a.AssociationId === undefined);
+  if (free !== undefined) return pick(free, 'unassociated');
+  if (ctx.io.force) return pick(first, 'first by allocation id (--force)');
+
+  const holders = matching.map((a) => `${a.AllocationId ?? '?'} on ${a.InstanceId ?? a.NetworkInterfaceId ?? '?'}`);
+  throw new ClaimError(
+    EXIT_REFUSED,
+    `${ctx.fqdn}: ${many} and all are associated elsewhere (${holders.join(', ')}); refusing to pick one (${RULE}); ` +
+      `use --force to take ${first.AllocationId ?? '?'}`,
+  );
+}
+
+interface Holder {
+  /** For "was: …" and refusals: "unassociated", "i-… stopped", … */
+  readonly text: string;
+  readonly live: boolean;
+}
+
+async function currentHolder(ctx: Context, address: Address): Promise<Holder> {
+  if (address.AssociationId === undefined) return { text: 'unassociated', live: false };
+  const other = address.InstanceId;
+  if (other === undefined) {
+    // An interface with no instance: a NAT gateway, a load balancer, a
+    // detached ENI. Its owner's liveness is unknowable here, so treat it as live.
+    return { text: `network interface ${address.NetworkInterfaceId ?? '?'}`, live: true };
+  }
+  const ip = address.PrivateIpAddress !== undefined ? ` (${address.PrivateIpAddress})` : '';
+  let state: string | undefined;
+  try {
+    const out = await ctx.client.send(new DescribeInstancesCommand({ InstanceIds: [other] }), {
+      abortSignal: AbortSignal.timeout(ctx.config.ec2.requestTimeoutMs),
+    });
+    state = out.Reservations?.flatMap((r) => r.Instances ?? []).find((i) => i.InstanceId === other)?.State?.Name;
+  } catch (err) {
+    const e = describeError(err);
+    // Any other failure leaves its state unknown, and unknown must not mean "take it".
+    if (e.code !== 'InvalidInstanceID.NotFound') {
+      throw new ClaimError(EXIT_FAILURE, `${ctx.fqdn}: DescribeInstances ${other} failed: ${e.code}: ${e.message}`);
+    }
+  }
+  if (state === undefined) return { text: `${other} not found`, live: false };
+  return { text: `${other}${ip} ${state}`, live: LIVE_STATES.has(state) };
+}
+
+async function ec2<T>(ctx: Context, op: string, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  try {
+    // The client bounds each attempt; this bounds the call, retries included.
+    return await call(AbortSignal.timeout(ctx.config.ec2.requestTimeoutMs));
+  } catch (err) {
+    const e = describeError(err);
+    throw new ClaimError(EXIT_FAILURE, `${ctx.fqdn}: ${op} failed: ${e.code}: ${e.message}`);
+  }
+}
+
+// --- the record ---------------------------------------------------------------
+
+const KIND_NAMES: Record<RecordSource['kind'], string> = {
+  elastic_ip: 'elastic_ip',
+  instances: 'instances',
+  network_interface: 'network_interface',
+  static: 'a',
+};
+
+function findRecord(config: Config, name: string): { fqdn: string; selector: ElasticIpSelector } {
+  const fqdn = name.trim().toLowerCase().replace(/\.$/, '');
+  const records = config.zones.flatMap((z) => z.records);
+  const record = records.find((r) => r.fqdn === fqdn);
+  if (record === undefined) {
+    const claimable = records.filter((r) => r.source.kind === 'elastic_ip').map((r) => r.fqdn);
+    throw new ClaimError(
+      EXIT_USAGE,
+      `no record "${fqdn}" in ${config.file} (` +
+        (claimable.length > 0 ? `elastic_ip records: ${claimable.join(', ')})` : 'it has no elastic_ip records)'),
+    );
+  }
+  if (record.source.kind !== 'elastic_ip') {
+    throw new ClaimError(
+      EXIT_USAGE,
+      `${fqdn} is an "${KIND_NAMES[record.source.kind]}" record; only elastic_ip records have an address to claim`,
+    );
+  }
+  return { fqdn, selector: record.source.selector };
+}
+
+function describeSelector(selector: ElasticIpSelector): string {
+  if (selector.allocationId !== undefined) return `allocation_id ${selector.allocationId}`;
+  if (selector.publicIp !== undefined) return `public_ip ${selector.publicIp}`;
+  const tags = Object.entries(selector.tag ?? {}).map(([k, v]) => `${k}=${v}`);
+  return `${tags.length === 1 ? 'tag' : 'tags'} ${tags.join(', ')}`;
+}
+
+// --- instance metadata (IMDSv2) ---------------------------------------------
+
+/**
+ * The endpoint as the AWS SDK picks it (an explicit override aside): the
+ * AWS_EC2_METADATA_SERVICE_ENDPOINT base URL, else the address for
+ * AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE (IPv4 by default). Like the SDK, only
+ * the URL's origin counts; request paths replace any path it has.
+ */
+function imdsBase(io: ClaimIo): URL {
+  const env = io.env ?? process.env;
+  let text = io.imdsEndpoint ?? env.AWS_EC2_METADATA_SERVICE_ENDPOINT;
+  let source = io.imdsEndpoint !== undefined ? 'the metadata endpoint' : 'AWS_EC2_METADATA_SERVICE_ENDPOINT';
+  if (text === undefined || text === '') {
+    const mode = env.AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE || 'IPv4';
+    text = IMDS_ENDPOINTS[mode];
+    if (text === undefined) {
+      throw new ClaimError(
+        EXIT_USAGE,
+        `AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE is "${mode}"; expected ${Object.keys(IMDS_ENDPOINTS).join(' or ')}`,
+      );
+    }
+    source = 'the default metadata endpoint';
+  }
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ClaimError(EXIT_USAGE, `${source} "${text}" is not a URL; expected e.g. "http://169.254.169.254"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ClaimError(EXIT_USAGE, `${source} "${text}" is not an http:// or https:// URL`);
+  }
+  return url;
+}
+
+async function imdsToken(base: URL): Promise<string> {
+  return imdsRequest(base, 'PUT', '/latest/api/token', {
+    'x-aws-ec2-metadata-token-ttl-seconds': IMDS_TOKEN_TTL_SECONDS,
+  });
+}
+
+async function imdsGet(base: URL, path: string, token: string): Promise<string> {
+  const value = await imdsRequest(base, 'GET', path, { 'x-aws-ec2-metadata-token': token });
+  if (value === '') throw new ClaimError(EXIT_FAILURE, `instance metadata at ${base.origin} returned nothing for ${path}`);
+  return value;
+}
+
+async function imdsRequest(base: URL, method: string, path: string, headers: Record<string, string>): Promise<string> {
+  const url = new URL(path, base);
+  try {
+    const res = await fetch(url, { method, headers, redirect: 'error', signal: AbortSignal.timeout(IMDS_TIMEOUT_MS) });
+    const body = (await res.text()).trim();
+    if (!res.ok) {
+      throw new ClaimError(
+        EXIT_FAILURE,
+        `instance metadata service at ${base.origin} answered HTTP ${res.status} to ${method} ${path}` +
+          (res.status === 401 ? ' (session token refused)' : ''),
+      );
+    }
+    return body;
+  } catch (err) {
+    if (err instanceof ClaimError) throw err;
+    const timedOut = err instanceof Error && err.name === 'TimeoutError';
+    const reason = timedOut ? `no answer within ${IMDS_TIMEOUT_MS} ms` : networkReason(err);
+    // The token PUT is the one request a container's extra hop breaks: its
+    // reply is sent with the instance's hop limit, 1 by default.
+    const hint =
+      timedOut && method === 'PUT'
+        ? '; in a container, the instance metadata PUT response hop limit must be at least 2'
+        : '';
+    throw new ClaimError(
+      EXIT_FAILURE,
+      `cannot reach the instance metadata service at ${base.origin} (${method} ${path}: ${reason}): ` +
+        `not on EC2? set AWS_EC2_METADATA_SERVICE_ENDPOINT to its base URL${hint}`,
+    );
+  }
+}
+
+/** fetch() reports every socket failure as "fetch failed"; the cause has the useful code. */
+function networkReason(err: unknown): string {
+  const cause: unknown = err instanceof Error ? err.cause : undefined;
+  if (cause instanceof Error) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    return code !== undefined ? `${code}: ${cause.message}` : cause.message;
+  }
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,347 @@
+// Discovery runs beside the DNS pipeline: it polls EC2 on its own timer and
+// swaps in immutable snapshots. The query path only ever calls current(), so
+// a slow, throttled or unreachable EC2 API degrades freshness, never latency.
+//
+// Invariants:
+// - one poll in flight at most; every poll settles by its deadline;
+// - only a complete poll (every kind succeeded) replaces answers, so a failed
+//   or partial poll never removes or changes a name;
+// - a snapshot is published only when something a query can see changes
+//   (addresses, stale, expired): each publish re-encodes every answer and
+//   moves the zone's SOA serial, so an unchanged poll must not;
+// - after a failed poll the snapshot is stale (short TTLs); past max_stale
+//   without a success it is expired (SERVFAIL).
+
+import type { EC2Client } from '@aws-sdk/client-ec2';
+import type { Config, RecordConfig, RecordSource } from '../config/types.js';
+import type { Logger } from '../log.js';
+import type { Snapshot, SnapshotSource } from '../zone/snapshot.js';
+import { createEc2Client, describeError, type DescribedError } from './client.js';
+import { createSourcePlan, staticAnswers, type Backend, type SourcePlan } from './sources.js';
+
+export interface Discovery extends SnapshotSource {
+  /** Starts polling; the first poll begins at once and is not awaited. */
+  start(): void;
+  /** Stops the timer, aborts a poll in flight and waits for it to settle. */
+  stop(): Promise<void>;
+  /**
+   * Runs one poll now (after the one in flight, if any, so its result reflects
+   * EC2 as of this call). Never rejects: failures land in the health state.
+   */
+  pollNow(): Promise<void>;
+}
+
+export interface DiscoveryOptions {
+  /**
+   * The previous discovery's snapshot on a config reload: answers for records
+   * whose name and source are unchanged are served until the first poll. A
+   * snapshot from another discovery is checked record by record; one built
+   * elsewhere is trusted for every non-static name the config still has.
+   */
+  readonly seed?: Snapshot;
+  /** Use this client instead of creating one from config.ec2 (not destroyed by stop()). */
+  readonly client?: EC2Client;
+  /** Clock for fetchedAt and staleness (epoch ms). */
+  readonly now?: () => number;
+  /** Uniform [0, 1) for timer jitter. */
+  readonly random?: () => number;
+}
+
+export class PollTimeoutError extends Error {
+  readonly code = 'PollTimeout';
+  constructor(ms: number) {
+    super(`EC2 poll did not finish within ${ms} ms`);
+    this.name = 'PollTimeoutError';
+  }
+}
+
+/** Upper bound of the failure backoff: a recovered API is noticed within a minute. */
+const MAX_BACKOFF_MS = 60_000;
+const INTERVAL_JITTER = 0.1;
+
+type Health = 'starting' | 'healthy' | 'degraded' | 'expired';
+
+interface Provenance {
+  /** fqdn → sourceKey of the config that produced the snapshot. */
+  readonly keys: ReadonlyMap<string, string>;
+  /**
+   * When the producing discovery last confirmed its data. Unchanged polls do
+   * not republish, so a snapshot's fetchedAt can be far older than that.
+   */
+  readonly confirmedAt: () => number | undefined;
+}
+
+// For snapshots a discovery built, so a seeded discovery can tell "same name,
+// same source" from "same name, new source" and how fresh the data really is.
+const provenance = new WeakMap<Snapshot, Provenance>();
+
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (typeof value === 'object' && value !== null) {
+    const entries = Object.entries(value)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** Equal for sources that select the same thing, whatever the key order in the YAML. */
+export function sourceKey(source: RecordSource): string {
+  return canonical(source);
+}
+
+function sameAddresses(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  return a !== undefined && b !== undefined && a.length === b.length && a.every((ip, i) => ip === b[i]);
+}
+
+function carryOver(
+  seed: Snapshot | undefined,
+  records: readonly RecordConfig[],
+  keys: ReadonlyMap<string, string>,
+): Map<string, readonly string[]> {
+  const carried = new Map<string, readonly string[]>();
+  if (seed === undefined) return carried;
+  const seedKeys = provenance.get(seed)?.keys;
+  for (const r of records) {
+    if (r.source.kind === 'static') continue;
+    const previous = seed.records.get(r.fqdn);
+    if (previous === undefined) continue;
+    if (seedKeys !== undefined && seedKeys.get(r.fqdn) !== keys.get(r.fqdn)) continue;
+    carried.set(r.fqdn, previous);
+  }
+  return carried;
+}
+
+export function createDiscovery(config: Config, logger: Logger, options: DiscoveryOptions = {}): Discovery {
+  const log = logger.child({ component: 'discovery' });
+  const now = options.now ?? Date.now;
+  const random = options.random ?? Math.random;
+  const { pollIntervalMs, requestTimeoutMs, maxStaleMs } = config.ec2;
+
+  const records = config.zones.flatMap((z) => z.records);
+  const keys = new Map(records.map((r) => [r.fqdn, sourceKey(r.source)]));
+  const statics = staticAnswers(records);
+  const needsApi = records.some((r) => r.source.kind !== 'static');
+
+  let ownedClient: EC2Client | undefined;
+  let backend: Backend;
+  if (config.ec2.inventory !== undefined) {
+    backend = { kind: 'inventory', file: config.ec2.inventory };
+  } else {
+    let client = options.client;
+    if (client === undefined && needsApi) {
+      ownedClient = createEc2Client({
+        requestTimeoutMs,
+        ...(config.ec2.region !== undefined ? { region: config.ec2.region } : {}),
+        ...(config.ec2.endpoint !== undefined ? { endpoint: config.ec2.endpoint } : {}),
+      });
+      client = ownedClient;
+    }
+    // A static-only config never calls the API, so it needs no client.
+    backend = client === undefined ? { kind: 'none' } : { kind: 'api', client };
+  }
+  const plan: SourcePlan = createSourcePlan(records, backend);
+
+  let lastSuccessAt: number | undefined;
+  const origin: Provenance = { keys, confirmedAt: () => lastSuccessAt };
+  type Fields = Omit<Snapshot, 'records' | 'stale' | 'expired'> & {
+    readonly records: ReadonlyMap<string, readonly string[]>;
+    readonly stale: boolean;
+    readonly expired: boolean;
+  };
+  const freeze = ({ stale, expired, ...rest }: Fields): Snapshot => {
+    const snap: Snapshot = Object.freeze({
+      ...rest,
+      ...(stale ? { stale: true } : {}),
+      ...(expired ? { expired: true } : {}),
+    });
+    provenance.set(snap, origin);
+    return snap;
+  };
+
+  // Initial state: static answers, plus whatever the seed may carry.
+  const seed = options.seed;
+  const carried = carryOver(seed, records, keys);
+  if (seed !== undefined && carried.size > 0) {
+    const confirmed = provenance.get(seed)?.confirmedAt() ?? seed.fetchedAt;
+    if (confirmed > 0) lastSuccessAt = confirmed;
+  }
+  const initialRecords = new Map<string, readonly string[]>(carried);
+  for (const [name, ips] of statics) initialRecords.set(name, Object.freeze(ips));
+  const initiallyExpired = lastSuccessAt !== undefined && now() - lastSuccessAt > maxStaleMs;
+  let snapshot = freeze({
+    generation: seed !== undefined ? seed.generation + 1 : 0,
+    fetchedAt: carried.size > 0 && seed !== undefined ? seed.fetchedAt : 0,
+    records: initialRecords,
+    stale: carried.size > 0 && (seed?.stale === true || initiallyExpired),
+    expired: initiallyExpired,
+  });
+
+  const listeners = new Set<(next: Snapshot, previous: Snapshot) => void>();
+  // Even a seed that is already expired starts here, so its first failure still logs a line.
+  let health: Health = 'starting';
+  let failures = 0;
+  let firstFailureAt = 0;
+  let lastError: DescribedError | undefined;
+  let inFlight: Promise<void> | undefined;
+  let inFlightAbort: AbortController | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let started = false;
+  let stopped = false;
+
+  function publish(next: Omit<Fields, 'generation'>): void {
+    const previous = snapshot;
+    snapshot = freeze({ ...next, generation: previous.generation + 1 });
+    for (const listener of listeners) {
+      try {
+        listener(snapshot, previous);
+      } catch (err) {
+        log.error({ error: describeError(err) }, 'snapshot listener threw');
+      }
+    }
+  }
+
+  function onSuccess(answers: Map<string, string[]>, at: number): void {
+    const previous = snapshot.records;
+    const next = new Map<string, readonly string[]>();
+    let changed = previous.size !== statics.size + answers.size;
+    for (const [name, ips] of statics) next.set(name, previous.get(name) ?? Object.freeze(ips));
+    for (const [name, ips] of answers) {
+      const before = previous.get(name);
+      if (sameAddresses(before, ips)) {
+        // Same array object: a listener can skip re-encoding by identity.
+        next.set(name, before as readonly string[]);
+        continue;
+      }
+      changed = true;
+      next.set(name, Object.freeze(ips));
+      log.info({ record: name, from: before ?? null, to: ips }, before === undefined ? 'record data' : 'record changed');
+    }
+    if (health === 'degraded' || health === 'expired') {
+      log.info(
+        { failures, downMs: at - firstFailureAt, lastError },
+        health === 'expired' ? 'EC2 discovery recovered; answers fresh again' : 'EC2 discovery recovered',
+      );
+    }
+    health = 'healthy';
+    failures = 0;
+    lastError = undefined;
+    lastSuccessAt = at;
+    log.debug({ changed }, 'poll ok');
+    if (changed || snapshot.stale === true || snapshot.expired === true) {
+      // Unchanged names keep their array object, so a listener can skip them by identity.
+      publish({ fetchedAt: at, records: next, stale: false, expired: false });
+    }
+  }
+
+  function checkExpiry(): void {
+    if (lastSuccessAt === undefined || snapshot.expired === true) return;
+    const age = now() - lastSuccessAt;
+    if (age <= maxStaleMs) return;
+    health = 'expired';
+    log.error(
+      { ageMs: age, maxStaleMs, failures, lastError },
+      'EC2 data older than max_stale: withholding discovered answers (SERVFAIL)',
+    );
+    publish({ fetchedAt: snapshot.fetchedAt, records: snapshot.records, stale: true, expired: true });
+  }
+
+  function onFailure(err: unknown): void {
+    failures += 1;
+    lastError = describeError(err);
+    log.debug({ failures, error: lastError }, 'poll failed');
+    if (health === 'starting' || health === 'healthy') {
+      firstFailureAt = now();
+      health = 'degraded';
+      log.warn(
+        { error: lastError, kinds: plan.kinds },
+        lastSuccessAt === undefined
+          ? 'EC2 discovery failing: no data yet (SERVFAIL for discovered names)'
+          : 'EC2 discovery degraded: serving last known answers',
+      );
+    }
+    if (snapshot.stale !== true) {
+      publish({ fetchedAt: snapshot.fetchedAt, records: snapshot.records, stale: true, expired: false });
+    }
+    checkExpiry();
+  }
+
+  async function runPoll(): Promise<void> {
+    const abort = new AbortController();
+    inFlightAbort = abort;
+    const deadline = setTimeout(() => abort.abort(new PollTimeoutError(requestTimeoutMs)), requestTimeoutMs);
+    deadline.unref();
+    // Settles at the deadline even if something under the SDK ignores the
+    // signal (credential providers, retry sleeps).
+    const aborted = new Promise<never>((_, reject) => {
+      abort.signal.addEventListener('abort', () => reject(abort.signal.reason), { once: true });
+    });
+    aborted.catch(() => undefined);
+    try {
+      const answers = await Promise.race([plan.fetch(abort.signal), aborted]);
+      if (!stopped) onSuccess(answers, now());
+    } catch (err) {
+      if (!stopped) onFailure(err);
+    } finally {
+      clearTimeout(deadline);
+      inFlightAbort = undefined;
+      abort.abort(); // release anything still running from a poll that already settled
+    }
+  }
+
+  function poll(): Promise<void> {
+    inFlight ??= runPoll().finally(() => {
+      inFlight = undefined;
+    });
+    return inFlight;
+  }
+
+  function nextDelay(): number {
+    const base = pollIntervalMs;
+    if (failures === 0) return base * (1 - INTERVAL_JITTER + 2 * INTERVAL_JITTER * random());
+    const ceiling = Math.max(base, Math.min(MAX_BACKOFF_MS, base * 2 ** failures));
+    let delay = base + random() * (ceiling - base);
+    // Wake up in time to mark the data expired rather than up to a minute late.
+    if (lastSuccessAt !== undefined && snapshot.expired !== true) {
+      delay = Math.min(delay, Math.max(1, lastSuccessAt + maxStaleMs - now() + 1));
+    }
+    return delay;
+  }
+
+  function schedule(): void {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      void poll().then(schedule);
+    }, nextDelay());
+    timer.unref();
+  }
+
+  return {
+    current: () => snapshot,
+    onChange(listener) {
+      listeners.add(listener);
+      return () => {
+        listeners.delete(listener);
+      };
+    },
+    start() {
+      if (started || stopped) return;
+      started = true;
+      void poll().then(schedule);
+    },
+    async pollNow() {
+      if (inFlight !== undefined) await inFlight;
+      await poll();
+    },
+    async stop() {
+      stopped = true;
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+      inFlightAbort?.abort(new Error('discovery stopped'));
+      await inFlight;
+      ownedClient?.destroy();
+    },
+  };
+}

@@ -1,0 +1,111 @@
+// Selector matching, shared by every source: the API path and the inventory
+// file both reduce to "these EC2 objects + these selectors → these addresses",
+// so they cannot drift apart. Pure functions over the SDK's output shapes
+// (every field optional, as the SDK types them).
+
+import { isIPv4 } from 'node:net';
+import type { ElasticIpSelector } from '../config/types.js';
+
+export interface TagLike {
+  readonly Key?: string | undefined;
+  readonly Value?: string | undefined;
+}
+
+/** The fields of an EC2 `Address` (DescribeAddresses / the CLI's JSON) that matching reads. */
+export interface AddressLike {
+  readonly PublicIp?: string | undefined;
+  readonly AllocationId?: string | undefined;
+  readonly AssociationId?: string | undefined;
+  readonly PrivateIpAddress?: string | undefined;
+  readonly Tags?: readonly TagLike[] | undefined;
+}
+
+export interface InstanceLike {
+  readonly InstanceId?: string | undefined;
+  readonly PrivateIpAddress?: string | undefined;
+  readonly State?: { readonly Name?: string | undefined } | undefined;
+  readonly Tags?: readonly TagLike[] | undefined;
+}
+
+export interface NetworkInterfaceLike {
+  readonly NetworkInterfaceId?: string | undefined;
+  readonly PrivateIpAddress?: string | undefined;
+  readonly PrivateIpAddresses?:
+    | ReadonlyArray<{ readonly PrivateIpAddress?: string | undefined; readonly Primary?: boolean | undefined }>
+    | undefined;
+  readonly TagSet?: readonly TagLike[] | undefined;
+}
+
+export type TagSelector = Readonly<Record<string, string>>;
+
+export interface NetworkInterfaceSelector {
+  readonly id?: string;
+  readonly tag?: TagSelector;
+}
+
+/** Every key/value of the selector is present (exact, case-sensitive, as EC2 tags are). */
+export function hasTags(tags: readonly TagLike[] | undefined, want: TagSelector): boolean {
+  const have = new Map<string, string | undefined>();
+  for (const t of tags ?? []) if (t.Key !== undefined) have.set(t.Key, t.Value);
+  return Object.entries(want).every(([k, v]) => have.has(k) && have.get(k) === v);
+}
+
+function ipv4Number(ip: string): number {
+  return ip.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
+}
+
+/**
+ * Dedupe and sort numerically, so an answer only "changes" when its set of
+ * addresses does. Anything that is not an IPv4 literal is dropped: these
+ * become A records.
+ */
+export function sortAddresses(ips: Iterable<string | undefined>): string[] {
+  const unique = new Set<string>();
+  for (const ip of ips) if (ip !== undefined && isIPv4(ip)) unique.add(ip);
+  return [...unique].sort((a, b) => ipv4Number(a) - ipv4Number(b));
+}
+
+export function matchesElasticIp(address: AddressLike, selector: ElasticIpSelector): boolean {
+  if (selector.allocationId !== undefined) return address.AllocationId === selector.allocationId;
+  if (selector.publicIp !== undefined) return address.PublicIp === selector.publicIp;
+  if (selector.tag !== undefined) return hasTags(address.Tags, selector.tag);
+  return false;
+}
+
+/**
+ * The private IPs the matching EIPs are associated with (possibly an ENI's
+ * secondary IP). An unassociated EIP contributes nothing, so a name whose
+ * EIPs are all unassociated answers [] (NODATA).
+ */
+export function elasticIpAnswer(addresses: readonly AddressLike[], selector: ElasticIpSelector): string[] {
+  return sortAddresses(addresses.filter((a) => matchesElasticIp(a, selector)).map((a) => a.PrivateIpAddress));
+}
+
+/** Primary private IPs of running instances carrying all the tags. */
+export function instancesAnswer(instances: readonly InstanceLike[], tag: TagSelector): string[] {
+  return sortAddresses(
+    instances.filter((i) => i.State?.Name === 'running' && hasTags(i.Tags, tag)).map((i) => i.PrivateIpAddress),
+  );
+}
+
+export function primaryPrivateIp(eni: NetworkInterfaceLike): string | undefined {
+  return eni.PrivateIpAddress ?? eni.PrivateIpAddresses?.find((p) => p.Primary === true)?.PrivateIpAddress;
+}
+
+/** Primary private IP of each ENI matching the id and/or the tags. */
+export function networkInterfaceAnswer(
+  enis: readonly NetworkInterfaceLike[],
+  selector: NetworkInterfaceSelector,
+): string[] {
+  // A selector with neither would match every ENI in the account: never useful.
+  if (selector.id === undefined && selector.tag === undefined) return [];
+  return sortAddresses(
+    enis
+      .filter(
+        (e) =>
+          (selector.id === undefined || e.NetworkInterfaceId === selector.id) &&
+          (selector.tag === undefined || hasTags(e.TagSet, selector.tag)),
+      )
+      .map(primaryPrivateIp),
+  );
+}

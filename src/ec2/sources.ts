@@ -1,0 +1,237 @@
+// Turns the configured records into the fewest EC2 calls: one batched call
+// per source kind per poll however many names use it (Describe* calls share a
+// per-account token bucket), and none for kinds the config does not use.
+
+import {
+  DescribeAddressesCommand,
+  DescribeInstancesCommand,
+  DescribeNetworkInterfacesCommand,
+  type EC2Client,
+  type Filter,
+} from '@aws-sdk/client-ec2';
+import type { RecordConfig, RecordSource } from '../config/types.js';
+import { readInventory } from './inventory.js';
+import {
+  elasticIpAnswer,
+  instancesAnswer,
+  networkInterfaceAnswer,
+  sortAddresses,
+  type AddressLike,
+  type InstanceLike,
+  type NetworkInterfaceLike,
+} from './match.js';
+
+export type DiscoveredKind = Exclude<RecordSource['kind'], 'static'>;
+
+/** Where discovered data comes from: the EC2 API, or an inventory file in place of DescribeAddresses. */
+export type Backend =
+  | { readonly kind: 'api'; readonly client: EC2Client }
+  | { readonly kind: 'inventory'; readonly file: string }
+  /** Static records only: nothing to call. */
+  | { readonly kind: 'none' };
+
+export interface SourcePlan {
+  /** Kinds fetched on every poll, one call (plus pages) each. */
+  readonly kinds: readonly DiscoveredKind[];
+  /**
+   * Answers for every non-static record. All or nothing: rejects when any
+   * kind fails, so a partial poll can never remove a name.
+   */
+  fetch(signal: AbortSignal): Promise<Map<string, string[]>>;
+}
+
+export class DiscoveryConfigError extends Error {
+  readonly code = 'DiscoveryConfig';
+  constructor(message: string) {
+    super(message);
+    this.name = 'DiscoveryConfigError';
+  }
+}
+
+/** Guards a paginator against an endpoint that never stops handing out tokens. */
+const MAX_PAGES = 1_000;
+/** The largest page EC2 allows, so large accounts take few calls. */
+const PAGE_SIZE = 1_000;
+
+async function paginate<T>(fetchPage: (token: string | undefined) => Promise<{ items: T[]; next?: string | undefined }>): Promise<T[]> {
+  const all: T[] = [];
+  const seen = new Set<string>();
+  let token: string | undefined;
+  for (let page = 0; page < MAX_PAGES; page++) {
+    const { items, next } = await fetchPage(token);
+    all.push(...items);
+    if (next === undefined || next === '') return all;
+    if (seen.has(next)) throw new Error('EC2 returned the same NextToken twice');
+    seen.add(next);
+    token = next;
+  }
+  throw new Error(`EC2 pagination did not end after ${MAX_PAGES} pages`);
+}
+
+/** Unfiltered: accounts hold few EIPs, and selectors are matched locally so one call serves every name. */
+export async function describeAllAddresses(client: EC2Client, signal: AbortSignal): Promise<AddressLike[]> {
+  const out = await client.send(new DescribeAddressesCommand({}), { abortSignal: signal });
+  return out.Addresses ?? [];
+}
+
+/**
+ * Running instances, every page. `tagKeys`, when given, narrows the listing
+ * server-side to instances carrying at least one of those keys.
+ */
+export async function describeRunningInstances(
+  client: EC2Client,
+  signal: AbortSignal,
+  tagKeys?: readonly string[],
+): Promise<InstanceLike[]> {
+  const filters: Filter[] = [{ Name: 'instance-state-name', Values: ['running'] }];
+  if (tagKeys !== undefined && tagKeys.length > 0) filters.push({ Name: 'tag-key', Values: [...tagKeys] });
+  return paginate(async (token) => {
+    const out = await client.send(
+      new DescribeInstancesCommand({ Filters: filters, MaxResults: PAGE_SIZE, ...(token ? { NextToken: token } : {}) }),
+      { abortSignal: signal },
+    );
+    return { items: (out.Reservations ?? []).flatMap((r) => r.Instances ?? []), next: out.NextToken };
+  });
+}
+
+/**
+ * ENIs, every page. Narrowed with filters rather than NetworkInterfaceId.N:
+ * one deleted ENI would make the id form fail the whole call (and so every
+ * name), while a filter just returns nothing for it.
+ */
+export async function describeNetworkInterfaces(
+  client: EC2Client,
+  signal: AbortSignal,
+  filters: readonly Filter[],
+): Promise<NetworkInterfaceLike[]> {
+  return paginate(async (token) => {
+    const out = await client.send(
+      new DescribeNetworkInterfacesCommand({
+        ...(filters.length > 0 ? { Filters: [...filters] } : {}),
+        MaxResults: PAGE_SIZE,
+        ...(token ? { NextToken: token } : {}),
+      }),
+      { abortSignal: signal },
+    );
+    return { items: out.NetworkInterfaces ?? [], next: out.NextToken };
+  });
+}
+
+type Narrowed<K extends RecordSource['kind']> = RecordConfig & { readonly source: Extract<RecordSource, { kind: K }> };
+
+function ofKind<K extends RecordSource['kind']>(records: readonly RecordConfig[], kind: K): Narrowed<K>[] {
+  return records.filter((r): r is Narrowed<K> => r.source.kind === kind);
+}
+
+/** One key per selector is enough for a tag-key pre-filter: a match must carry all of them. */
+function tagKeyFilter(selectors: ReadonlyArray<Readonly<Record<string, string>> | undefined>): string[] | undefined {
+  const keys = new Set<string>();
+  for (const tags of selectors) {
+    const first = Object.keys(tags ?? {}).sort()[0];
+    if (first === undefined) return undefined; // some selector needs the unfiltered list
+    keys.add(first);
+  }
+  return [...keys].sort();
+}
+
+function networkInterfaceFilters(records: ReadonlyArray<Narrowed<'network_interface'>>): Filter[] {
+  const ids = records.map((r) => r.source.id);
+  if (ids.every((id): id is string => id !== undefined)) {
+    return [{ Name: 'network-interface-id', Values: [...new Set(ids)].sort() }];
+  }
+  const keys = tagKeyFilter(records.map((r) => r.source.tag));
+  return keys === undefined ? [] : [{ Name: 'tag-key', Values: keys }];
+}
+
+/** Fixed answers; known from the start, no call needed. */
+export function staticAnswers(records: readonly RecordConfig[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const r of ofKind(records, 'static')) out.set(r.fqdn, sortAddresses(r.source.addresses));
+  return out;
+}
+
+/**
+ * @throws DiscoveryConfigError when an inventory file is the backend and a
+ *   record needs instances or ENIs: the file only describes Elastic IPs, and
+ *   silently answering nothing for those names would hide the mistake.
+ */
+export function createSourcePlan(records: readonly RecordConfig[], backend: Backend): SourcePlan {
+  const eips = ofKind(records, 'elastic_ip');
+  const instances = ofKind(records, 'instances');
+  const enis = ofKind(records, 'network_interface');
+
+  if (backend.kind === 'none' && eips.length + instances.length + enis.length > 0) {
+    throw new DiscoveryConfigError('records need EC2 data but no EC2 client or inventory was given');
+  }
+  if (backend.kind === 'inventory' && instances.length + enis.length > 0) {
+    const names = [...instances, ...enis].map((r) => `${r.fqdn} (${r.source.kind})`).join(', ');
+    throw new DiscoveryConfigError(
+      `ec2.inventory only describes Elastic IPs; these records need the EC2 API: ${names}`,
+    );
+  }
+
+  type Task = (signal: AbortSignal, answers: Map<string, string[]>) => Promise<void>;
+  const tasks: Task[] = [];
+  const kinds: DiscoveredKind[] = [];
+
+  if (eips.length > 0 && backend.kind !== 'none') {
+    kinds.push('elastic_ip');
+    const load: (signal: AbortSignal) => Promise<AddressLike[]> =
+      backend.kind === 'api'
+        ? (signal) => describeAllAddresses(backend.client, signal)
+        : () => readInventory(backend.file);
+    tasks.push(async (signal, answers) => {
+      const addresses = await load(signal);
+      for (const r of eips) answers.set(r.fqdn, elasticIpAnswer(addresses, r.source.selector));
+    });
+  }
+  if (backend.kind === 'api' && instances.length > 0) {
+    kinds.push('instances');
+    const tagKeys = tagKeyFilter(instances.map((r) => r.source.tag));
+    tasks.push(async (signal, answers) => {
+      const found = await describeRunningInstances(backend.client, signal, tagKeys);
+      for (const r of instances) answers.set(r.fqdn, instancesAnswer(found, r.source.tag));
+    });
+  }
+  if (backend.kind === 'api' && enis.length > 0) {
+    kinds.push('network_interface');
+    const filters = networkInterfaceFilters(enis);
+    tasks.push(async (signal, answers) => {
+      const found = await describeNetworkInterfaces(backend.client, signal, filters);
+      for (const r of enis) {
+        answers.set(
+          r.fqdn,
+          networkInterfaceAnswer(found, {
+            ...(r.source.id !== undefined ? { id: r.source.id } : {}),
+            ...(r.source.tag !== undefined ? { tag: r.source.tag } : {}),
+          }),
+        );
+      }
+    });
+  }
+
+  return {
+    kinds,
+    async fetch(signal) {
+      signal.throwIfAborted();
+      // The first failure aborts the sibling calls: the poll has failed anyway.
+      const local = new AbortController();
+      const forward = (): void => local.abort(signal.reason);
+      signal.addEventListener('abort', forward, { once: true });
+      const answers = new Map<string, string[]>();
+      try {
+        await Promise.all(
+          tasks.map((task) =>
+            task(local.signal, answers).catch((err: unknown) => {
+              local.abort(err);
+              throw err;
+            }),
+          ),
+        );
+        return answers;
+      } finally {
+        signal.removeEventListener('abort', forward);
+      }
+    },
+  };
+}

@@ -1,0 +1,153 @@
+// Assembles the pipeline from a Config and keeps it current: discovery runs
+// beside it and every new snapshot (or reload) swaps in a new immutable state.
+
+import { isDeepStrictEqual } from 'node:util';
+import type { EC2Client } from '@aws-sdk/client-ec2';
+import type { Config } from './config/types.js';
+import { createAdmit } from './dns/admit.js';
+import { Pipeline, type PipelineState } from './dns/pipeline.js';
+import { DEFAULT_TCP_OPTIONS, listenTcp, type TcpListener, type TcpOptions } from './dns/tcp.js';
+import { listenUdp, type UdpListener } from './dns/udp.js';
+import { createDiscovery, type Discovery } from './ec2/discovery.js';
+import { createUpstream, type Upstream } from './forward/upstream.js';
+import type { Logger } from './log.js';
+import { ZoneAnswers } from './zone/answers.js';
+import type { Snapshot } from './zone/snapshot.js';
+
+export interface ServerOptions {
+  readonly logger: Logger;
+  /** Tests pass a client with explicit credentials; otherwise the SDK default chain. */
+  readonly ec2Client?: EC2Client;
+  readonly tcp?: Partial<TcpOptions>;
+}
+
+export interface BoundAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface EipdnsServer {
+  /** Where it actually listens (ports resolved when the config said 0). */
+  readonly addresses: readonly BoundAddress[];
+  readonly pipeline: Pipeline;
+  discovery(): Discovery;
+  config(): Config;
+  /** Applies a validated config; on any failure the running config stays. */
+  reload(next: Config): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startServer(initial: Config, options: ServerOptions): Promise<EipdnsServer> {
+  const { logger } = options;
+  let config = initial;
+  let upstream: Upstream = createUpstream({ servers: config.upstream.servers, timeoutMs: config.upstream.timeoutMs, logger });
+  let discovery: Discovery = createDiscovery(config, logger, { client: options.ec2Client });
+
+  const zonesFor = (cfg: Config, snapshot: Snapshot): ZoneAnswers => {
+    const zones = new ZoneAnswers(cfg.zones, snapshot, cfg.upstream.servers.length > 0);
+    zones.warm();
+    return zones;
+  };
+  const pipeline = new Pipeline({
+    zones: zonesFor(config, discovery.current()),
+    admit: createAdmit(config.acl.allow),
+    forwarder: upstream,
+  });
+  const swapZones = (snapshot: Snapshot): void => {
+    pipeline.state = { ...pipeline.state, zones: zonesFor(config, snapshot) };
+  };
+  let unsubscribe = discovery.onChange(swapZones);
+  discovery.start();
+
+  const handler = pipeline.handle.bind(pipeline);
+  const tcpOptions = { ...DEFAULT_TCP_OPTIONS, ...options.tcp };
+  const listeners: Array<UdpListener | TcpListener> = [];
+  const addresses: BoundAddress[] = [];
+  try {
+    for (const { host, port } of config.listen) {
+      const [udp, tcp] = await bindPair(host, port, (p) => listenUdp(host, p, handler, logger), (p) => listenTcp(host, p, handler, logger, tcpOptions));
+      listeners.push(udp, tcp);
+      addresses.push({ host, port: udp.port });
+    }
+  } catch (err) {
+    await Promise.all(listeners.map((l) => l.close()));
+    await discovery.stop();
+    await upstream.close();
+    throw err;
+  }
+  logger.info({ listen: addresses.map((a) => `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`) }, 'listening (udp+tcp)');
+
+  return {
+    addresses,
+    pipeline,
+    discovery: () => discovery,
+    config: () => config,
+    async reload(next) {
+      if (!isDeepStrictEqual(next.listen, config.listen)) {
+        throw new Error('listen addresses cannot change on reload; restart eipdns to rebind');
+      }
+      const upstreamChanged = !isDeepStrictEqual(next.upstream, config.upstream);
+      const discoveryChanged = !isDeepStrictEqual(next.ec2, config.ec2) || !isDeepStrictEqual(next.zones, config.zones);
+      // Build everything new before touching the running state, so a failure
+      // part way leaves the old config serving.
+      const nextUpstream = upstreamChanged
+        ? createUpstream({ servers: next.upstream.servers, timeoutMs: next.upstream.timeoutMs, logger })
+        : upstream;
+      let nextDiscovery = discovery;
+      try {
+        if (discoveryChanged) {
+          nextDiscovery = createDiscovery(next, logger, { client: options.ec2Client, seed: discovery.current() });
+        }
+        const state: PipelineState = {
+          zones: zonesFor(next, nextDiscovery.current()),
+          admit: createAdmit(next.acl.allow),
+          forwarder: nextUpstream,
+        };
+        const previous = { upstream, discovery };
+        config = next;
+        upstream = nextUpstream;
+        if (discoveryChanged) {
+          unsubscribe();
+          discovery = nextDiscovery;
+          unsubscribe = discovery.onChange(swapZones);
+          discovery.start();
+          await previous.discovery.stop();
+        }
+        pipeline.state = state;
+        // Queries already in flight on the old upstream finish or time out first.
+        if (upstreamChanged) setTimeout(() => void previous.upstream.close(), next.upstream.timeoutMs * 4).unref();
+      } catch (err) {
+        if (nextUpstream !== upstream) await nextUpstream.close();
+        if (nextDiscovery !== discovery) await nextDiscovery.stop();
+        throw err;
+      }
+    },
+    async close() {
+      unsubscribe();
+      await Promise.all(listeners.map((l) => l.close()));
+      await discovery.stop();
+      await upstream.close();
+    },
+  };
+}
+
+/**
+ * UDP and TCP on the same port. With port 0 the kernel picks the UDP port and
+ * TCP may find it taken, so try a few times.
+ */
+async function bindPair(
+  host: string,
+  port: number,
+  udp: (port: number) => Promise<UdpListener>,
+  tcp: (port: number) => Promise<TcpListener>,
+): Promise<[UdpListener, TcpListener]> {
+  for (let attempt = 0; ; attempt++) {
+    const u = await udp(port);
+    try {
+      return [u, await tcp(u.port)];
+    } catch (err) {
+      await u.close();
+      if (port !== 0 || attempt >= 5) throw err;
+    }
+  }
+}

@@ -1,0 +1,223 @@
+// The command line as an operator uses it: `node bin/eipdns.js` (the built
+// dist/, compiled by test/global-setup.ts) in a child process, with real
+// files, real signals and dig as the client.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dig, freePort, requireTools, run, sleep, stopProcess, track, waitFor } from './interop/tools.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const bin = join(root, 'bin', 'eipdns.js');
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+
+const eipdns = (...args: string[]) => run(process.execPath, [bin, ...args], 30_000);
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'eipdns-cli-'));
+  dirs.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('eipdns --help / --version / usage errors', () => {
+  it('--help prints the usage and exits 0', async () => {
+    const r = await eipdns('--help');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/Usage:/);
+    expect(r.stdout).toMatch(/eipdns serve --config FILE/);
+    expect(r.stdout).toMatch(/eipdns check --config FILE/);
+  });
+
+  it("--version prints package.json's version", async () => {
+    const r = await eipdns('--version');
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(pkg.version);
+  });
+
+  it('exits 2 without a command, with an unknown command, or without --config', async () => {
+    expect((await eipdns()).code).toBe(2);
+    const unknown = await eipdns('frobnicate');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/unknown command "frobnicate"/);
+    const noConfig = await eipdns('check');
+    expect(noConfig.code).toBe(2);
+    expect(noConfig.stderr).toMatch(/--config FILE is required/);
+  });
+});
+
+describe('eipdns check', () => {
+  it('accepts config/demo.yaml', async () => {
+    const r = await eipdns('check', '--config', join(root, 'config', 'demo.yaml'));
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/demo\.yaml: ok/);
+  });
+
+  it('accepts config/example.yaml (every key, with its default)', async () => {
+    const r = await eipdns('check', '--config', join(root, 'config', 'example.yaml'));
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  });
+
+  it('rejects a bad config with exit 2, naming file:line:column and the key path of every problem', async () => {
+    const file = join(tempDir(), 'bad.yaml');
+    writeFileSync(
+      file,
+      [
+        'listen: ["127.0.0.1:5353"]',
+        'upstream:',
+        '  servers: ["127.0.0.1:5354"]',
+        '  timout_ms: 1000',
+        'zones:',
+        '  - name: internal',
+        '    ttl: -3',
+        '    records:',
+        '      db: { a: ["10.0.0.1"] }',
+        '',
+      ].join('\n'),
+    );
+    const r = await eipdns('check', '--config', file);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(`${file}:4:3: upstream.timout_ms:`);
+    expect(r.stderr).toMatch(/did you mean "timeout_ms"/);
+    expect(r.stderr).toContain(`${file}:7:10: zones[0].ttl:`);
+  });
+
+  it('rejects a missing file and a YAML syntax error with exit 2', async () => {
+    const dir = tempDir();
+    const missing = await eipdns('check', '--config', join(dir, 'nope.yaml'));
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain(join(dir, 'nope.yaml'));
+    writeFileSync(join(dir, 'syntax.yaml'), 'listen: [\n');
+    const syntax = await eipdns('check', '--config', join(dir, 'syntax.yaml'));
+    expect(syntax.code).toBe(2);
+    expect(syntax.stderr).toMatch(new RegExp(`${join(dir, 'syntax.yaml').replace(/[.]/g, '\\.')}:\\d+:\\d+: `));
+  });
+});
+
+describe('eipdns serve (demo config, inventory file)', () => {
+  let tools: Record<'dig', string>;
+  let dir: string;
+  let config: string;
+  let inventoryFile: string;
+  let demoYaml: string;
+  let port: number;
+  let child: ChildProcess;
+  let output = '';
+
+  const a = async (name: string): Promise<string[]> => {
+    const r = await dig(tools.dig, 'dig', { port, name });
+    return r.answer.filter((x) => x.type === 'A').map((x) => x.data);
+  };
+  /** Log lines (pino JSON) with this msg prefix. */
+  const logged = (msg: string): Array<Record<string, unknown>> =>
+    output
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => typeof l.msg === 'string' && l.msg.startsWith(msg));
+
+  beforeAll(async () => {
+    tools = requireTools('dig');
+    dir = tempDir();
+    config = join(dir, 'demo.yaml');
+    inventoryFile = join(dir, 'demo-inventory.json');
+    copyFileSync(join(root, 'config', 'demo-inventory.json'), inventoryFile);
+    // The demo listens on a fixed 5353; run the copy on a free port. A port
+    // taken between the probe and the bind is retried.
+    for (let attempt = 0; ; attempt++) {
+      port = await freePort();
+      demoYaml = readFileSync(join(root, 'config', 'demo.yaml'), 'utf8').replace('127.0.0.1:5353', `127.0.0.1:${port}`);
+      expect(demoYaml).toContain(`127.0.0.1:${port}`);
+      writeFileSync(config, demoYaml);
+      output = '';
+      child = track(spawn(process.execPath, [bin, 'serve', '--config', config], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] }));
+      child.stdout!.setEncoding('utf8').on('data', (s: string) => (output += s));
+      child.stderr!.setEncoding('utf8').on('data', (s: string) => (output += s));
+      try {
+        await waitFor('eipdns serve to listen', () => {
+          if (child.exitCode !== null) throw new Error(`eipdns exited ${child.exitCode}:\n${output}`);
+          return logged('listening').length > 0 ? true : undefined;
+        });
+        break;
+      } catch (err) {
+        await stopProcess(child);
+        if (!/EADDRINUSE/.test(output) || attempt >= 3) throw err;
+      }
+    }
+  }, 30_000);
+
+  afterAll(async () => {
+    if (child) await stopProcess(child);
+  });
+
+  it('answers the demo names from the inventory', async () => {
+    // The first poll starts at once but is not awaited: wait for data.
+    await waitFor('db.internal to have an answer', async () => ((await a('db.internal')).length > 0 ? true : undefined));
+    expect(await a('db.internal')).toEqual(['10.0.1.10']);
+    expect(await a('cache.internal')).toEqual(['10.0.1.11']);
+    // queue's Elastic IP is not associated: NODATA.
+    const queue = await dig(tools.dig, 'dig', { port, name: 'queue.internal' });
+    expect(queue.status).toBe('NOERROR');
+    expect(queue.answer).toEqual([]);
+  });
+
+  it('follows an edit of the inventory within a few poll intervals', async () => {
+    const text = readFileSync(inventoryFile, 'utf8');
+    expect(text).toContain('"10.0.1.10"');
+    writeFileSync(inventoryFile, text.replace('"10.0.1.10"', '"10.0.1.20"'));
+    // Bounded wait, no timing assertion: poll_interval_ms is 1000 in the demo.
+    const moved = await waitFor(
+      'db.internal to move to 10.0.1.20',
+      async () => {
+        const now = await a('db.internal');
+        return now[0] === '10.0.1.20' ? now : undefined;
+      },
+      15_000,
+      200,
+    );
+    expect(moved).toEqual(['10.0.1.20']);
+    expect(await a('cache.internal')).toEqual(['10.0.1.11']);
+  });
+
+  it('keeps serving the running config when SIGHUP finds the file broken', async () => {
+    writeFileSync(config, `${demoYaml}\nbogus_key: 1\n`);
+    const before = logged('reload failed').length;
+    child.kill('SIGHUP');
+    const failures = await waitFor('"reload failed" in the log', () => {
+      const lines = logged('reload failed');
+      return lines.length > before ? lines : undefined;
+    });
+    expect(JSON.stringify(failures.at(-1))).toMatch(/bogus_key/);
+    expect(child.exitCode).toBeNull();
+    expect(await a('db.internal')).toEqual(['10.0.1.20']);
+    expect(await a('cache.internal')).toEqual(['10.0.1.11']);
+  });
+
+  it('applies a fixed config on the next SIGHUP', async () => {
+    writeFileSync(config, demoYaml.replace(/^(\s+)queue:.*$/m, (line, indent: string) => `${line}\n${indent}ops:   { a: ["10.0.9.9"] }`));
+    expect(readFileSync(config, 'utf8')).toContain('ops:');
+    const before = logged('config reloaded').length;
+    child.kill('SIGHUP');
+    await waitFor('"config reloaded" in the log', () => (logged('config reloaded').length > before ? true : undefined));
+    expect(await a('ops.internal')).toEqual(['10.0.9.9']);
+    // Discovery data carried over the reload: the moved address is still served.
+    expect(await a('db.internal')).toEqual(['10.0.1.20']);
+  });
+
+  it('exits 0 on SIGTERM', async () => {
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    const code = await Promise.race([exited, sleep(10_000).then(() => 'still running' as const)]);
+    expect(code).toBe(0);
+    expect(logged('shutting down')).toHaveLength(1);
+  });
+});

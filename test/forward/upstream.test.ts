@@ -1,0 +1,457 @@
+import { createSocket, type Socket } from 'node:dgram';
+import { existsSync, readFileSync } from 'node:fs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createUpstream, UpstreamError, type Upstream, type UpstreamOptions } from '../../src/forward/index.js';
+import { startUpstreamStub, type Forgery, type UpstreamStub } from '../helpers/upstream-stub.js';
+import { addresses, buildQuery, paddedQuery, parse } from './query.js';
+
+// Tests that expect an attempt to time out use SHORT; the rest use a roomier
+// timeout so a loaded CI machine cannot turn a slow answer into a failure.
+const SHORT = 250;
+const ROOMY = 2000;
+
+let stubs: UpstreamStub[] = [];
+let upstreams: Upstream[] = [];
+let holes: Socket[] = [];
+
+beforeEach(() => {
+  stubs = [];
+  upstreams = [];
+  holes = [];
+});
+
+afterEach(async () => {
+  await Promise.all(upstreams.map((u) => u.close()));
+  await Promise.all(stubs.map((s) => s.close()));
+  await Promise.all(holes.map((h) => new Promise<void>((res) => h.close(() => res()))));
+});
+
+async function stub(records: Record<string, readonly string[]> = {}): Promise<UpstreamStub> {
+  const s = await startUpstreamStub({ records });
+  stubs.push(s);
+  return s;
+}
+
+function upstream(servers: readonly { address: string; port: number }[], extra: Partial<UpstreamOptions> = {}): Upstream {
+  const u = createUpstream({
+    servers: servers.map((s) => ({ host: s.address, port: s.port })),
+    timeoutMs: ROOMY,
+    ...extra,
+  });
+  upstreams.push(u);
+  return u;
+}
+
+/** A UDP port that receives and never answers (a dead resolver). */
+async function blackHole(): Promise<{ address: string; port: number; received: () => number }> {
+  const sock = createSocket('udp4');
+  let n = 0;
+  sock.on('message', () => n++);
+  await new Promise<void>((res) => sock.bind(0, '127.0.0.1', res));
+  holes.push(sock);
+  return { address: '127.0.0.1', port: sock.address().port, received: () => n };
+}
+
+/** Answers every UDP query with its own bytes, QR and TC set; nothing listens on TCP. */
+async function tcOnlyServer(): Promise<{ address: string; port: number }> {
+  const sock = createSocket('udp4');
+  sock.on('message', (msg, rinfo) => {
+    const reply = Buffer.from(msg);
+    reply[2] = reply[2]! | 0x80 | 0x02;
+    sock.send(reply, rinfo.port, rinfo.address);
+  });
+  await new Promise<void>((res) => sock.bind(0, '127.0.0.1', res));
+  holes.push(sock);
+  return { address: '127.0.0.1', port: sock.address().port };
+}
+
+async function rejection(p: Promise<unknown>): Promise<UpstreamError> {
+  const err: unknown = await p.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(UpstreamError);
+  return err as UpstreamError;
+}
+
+describe('relaying', () => {
+  it('returns the upstream reply with the client ID restored and records intact', async () => {
+    const s = await stub({ 'example.com': ['192.0.2.1', '192.0.2.2'] });
+    const u = upstream([s]);
+    const reply = await u.resolve(buildQuery('example.com', { id: 0xbeef }), false);
+    const p = parse(reply);
+    expect(p.header.id).toBe(0xbeef);
+    expect(p.header.qr).toBe(1);
+    expect(p.header.rcode).toBe(0);
+    expect(p.header.rd).toBe(1);
+    expect(p.questions).toEqual([{ name: 'example.com', type: 1, class: 1 }]);
+    expect(addresses(reply)).toEqual(['192.0.2.1', '192.0.2.2']);
+    expect(p.answers[0]!.ttl).toBe(60);
+    expect(u.stats()).toEqual({ inFlight: 0, sent: 1, timeouts: 0, mismatched: 0 });
+  });
+
+  it('forwards the client bytes unchanged except the ID (EDNS OPT included)', async () => {
+    const s = await stub({ 'example.com': ['192.0.2.1'] });
+    const u = upstream([s]);
+    const q = buildQuery('example.com', { id: 0x0102, edns: 4096 });
+    const reply = await u.resolve(q, false);
+    expect(s.queries).toHaveLength(1);
+    const seen = s.queries[0]!;
+    expect(seen.raw.length).toBe(q.length);
+    expect(seen.raw.subarray(2).equals(q.subarray(2))).toBe(true);
+    expect(seen.edns).toBe(true);
+    // The stub's OPT comes back to the client.
+    expect(parse(reply).additionals.map((r) => r.type)).toEqual([41]);
+    // The caller's buffer is not modified.
+    expect(q.readUInt16BE(0)).toBe(0x0102);
+  });
+
+  it.each([
+    ['NXDOMAIN', 3],
+    ['SERVFAIL', 2],
+    ['REFUSED', 5],
+  ] as const)('relays rcode %s', async (name, code) => {
+    const s = await stub({ 'example.com': ['192.0.2.1'] });
+    s.setBehaviour('example.com', { rcode: name });
+    const u = upstream([s]);
+    const p = parse(await u.resolve(buildQuery('example.com', { id: 7 }), false));
+    expect(p.header.id).toBe(7);
+    expect(p.header.rcode).toBe(code);
+    expect(p.answers).toEqual([]);
+  });
+
+  it('relays NXDOMAIN for a name the upstream does not know', async () => {
+    const s = await stub();
+    const u = upstream([s]);
+    const p = parse(await u.resolve(buildQuery('nowhere.example', { id: 9 }), false));
+    expect(p.header.rcode).toBe(3);
+  });
+
+  it('accepts a question echoed in another case and restores the client spelling', async () => {
+    const s = await stub({ 'mixed.example': ['192.0.2.7'] });
+    s.setBehaviour('mixed.example', { questionCase: 'upper' });
+    const u = upstream([s]);
+    const reply = await u.resolve(buildQuery('MiXeD.ExAmPlE', { id: 11 }), false);
+    const p = parse(reply);
+    expect(p.questions[0]!.name).toBe('MiXeD.ExAmPlE');
+    expect(addresses(reply)).toEqual(['192.0.2.7']);
+    expect(u.stats().mismatched).toBe(0);
+  });
+});
+
+describe('RFC 5452 entropy', () => {
+  it('uses a fresh random ID per query and several source ports', async () => {
+    const s = await stub({ 'example.com': ['192.0.2.1'] });
+    const u = upstream([s], { poolSize: 8 });
+    const n = 200;
+    const replies = await Promise.all(
+      Array.from({ length: n }, () => u.resolve(buildQuery('example.com', { id: 0x1234 }), false)),
+    );
+    expect(replies.every((r) => r.readUInt16BE(0) === 0x1234)).toBe(true);
+    const ids = s.queries.map((q) => q.id);
+    expect(ids).toHaveLength(n);
+    // 200 draws from 65536: a handful of collisions across sockets at most.
+    expect(new Set(ids).size).toBeGreaterThanOrEqual(n - 5);
+    expect(ids.filter((id) => id === 0x1234).length).toBeLessThanOrEqual(2);
+    const ports = new Set(s.queries.map((q) => q.port));
+    expect(ports.size).toBeGreaterThan(1);
+    expect(ports.size).toBeLessThanOrEqual(8);
+  });
+
+  it('never reuses an ID among queries in flight on one socket', async () => {
+    const s = await stub({ 'slow.example': ['192.0.2.1'] });
+    s.setBehaviour('slow.example', { delayMs: 100 });
+    const u = upstream([s], { poolSize: 1 });
+    // 200 at once: loopback bursts beyond ~256 datagrams overflow a default
+    // receive buffer. Two of 200 random draws collide ~26% of the time.
+    const n = 200;
+    await Promise.all(Array.from({ length: n }, () => u.resolve(buildQuery('slow.example'), false)));
+    expect(new Set(s.queries.map((q) => q.port)).size).toBe(1);
+    expect(new Set(s.queries.map((q) => q.id)).size).toBe(n);
+  });
+});
+
+describe('spoofed replies', () => {
+  const all: Forgery[] = ['wrongId', 'wrongQuestion', 'wrongType', 'otherPort', 'notResponse'];
+
+  it('ignores every kind of forgery and still accepts the genuine reply', async () => {
+    const s = await stub({ 'bank.example': ['192.0.2.10'] });
+    s.setBehaviour('bank.example', { forge: all, delayMs: 50 });
+    const u = upstream([s]);
+    const reply = await u.resolve(buildQuery('bank.example', { id: 0x5151 }), false);
+    expect(reply.readUInt16BE(0)).toBe(0x5151);
+    expect(addresses(reply)).toEqual(['192.0.2.10']);
+    expect(u.stats().mismatched).toBe(all.length);
+  });
+
+  it.each(all)('a lone %s forgery is never accepted (the query times out)', async (f) => {
+    const s = await stub({ 'bank.example': ['192.0.2.10'] });
+    s.setBehaviour('bank.example', { forge: [f], drop: true });
+    const u = upstream([s], { timeoutMs: SHORT });
+    const err = await rejection(u.resolve(buildQuery('bank.example'), false));
+    expect(err.code).toBe('TIMEOUT');
+    expect(u.stats()).toMatchObject({ mismatched: 1, timeouts: 1, inFlight: 0 });
+  });
+
+  it('drops runts and unsolicited datagrams aimed at the pool sockets', async () => {
+    const s = await stub({ 'example.com': ['192.0.2.1'] });
+    s.setBehaviour('example.com', { delayMs: 150 });
+    const u = upstream([s], { poolSize: 1 });
+    const pending = u.resolve(buildQuery('example.com'), false);
+    while (s.queries.length === 0) await new Promise((r) => setTimeout(r, 2));
+    const port = s.queries[0]!.port;
+    const attacker = createSocket('udp4');
+    holes.push(attacker);
+    await new Promise<void>((res) => attacker.bind(0, '127.0.0.1', res));
+    for (const junk of [Buffer.alloc(3), Buffer.alloc(12, 0xff)]) {
+      await new Promise<void>((res) => attacker.send(junk, port, '127.0.0.1', () => res()));
+    }
+    expect(addresses(await pending)).toEqual(['192.0.2.1']);
+    expect(u.stats().mismatched).toBe(2);
+  });
+});
+
+describe('failover', () => {
+  it('moves to the next server when the first times out', async () => {
+    const dead = await blackHole();
+    const s = await stub({ 'example.com': ['192.0.2.1'] });
+    const u = upstream([dead, s], { timeoutMs: SHORT });
+    const reply = await u.resolve(buildQuery('example.com', { id: 0x0a0a }), false);
+    expect(reply.readUInt16BE(0)).toBe(0x0a0a);
+    expect(addresses(reply)).toEqual(['192.0.2.1']);
+    expect(dead.received()).toBe(1);
+    expect(s.queries).toHaveLength(1);
+    expect(u.stats()).toEqual({ inFlight: 0, sent: 2, timeouts: 1, mismatched: 0 });
+  });
+
+  it('moves on when the first server never answers this name', async () => {
+    const s1 = await stub({ 'example.com': ['192.0.2.1'] });
+    const s2 = await stub({ 'example.com': ['192.0.2.2'] });
+    s1.setBehaviour('example.com', { drop: true });
+    const u = upstream([s1, s2], { timeoutMs: SHORT });
+    expect(addresses(await u.resolve(buildQuery('example.com'), false))).toEqual(['192.0.2.2']);
+    // A fresh ID for the second attempt, too.
+    expect(s1.queries).toHaveLength(1);
+    expect(s2.queries).toHaveLength(1);
+  });
+
+  it('rejects with TIMEOUT when every server is silent', async () => {
+    const a = await blackHole();
+    const b = await blackHole();
+    const u = upstream([a, b], { timeoutMs: SHORT });
+    const err = await rejection(u.resolve(buildQuery('example.com'), false));
+    expect(err.code).toBe('TIMEOUT');
+    expect(a.received()).toBe(1);
+    expect(b.received()).toBe(1);
+    expect(u.stats()).toEqual({ inFlight: 0, sent: 2, timeouts: 2, mismatched: 0 });
+  });
+
+  it('rejects with ALL_FAILED when the TCP retry is refused', async () => {
+    const tc = await tcOnlyServer();
+    const u = upstream([tc]);
+    const err = await rejection(u.resolve(buildQuery('example.com'), true));
+    expect(err.code).toBe('ALL_FAILED');
+    expect(u.stats().inFlight).toBe(0);
+  });
+
+  it('rejects with ALL_FAILED when no server is configured', async () => {
+    const u = upstream([]);
+    expect((await rejection(u.resolve(buildQuery('example.com'), false))).code).toBe('ALL_FAILED');
+  });
+});
+
+describe('truncation and TCP', () => {
+  const many = Array.from({ length: 60 }, (_, i) => `198.51.100.${i + 1}`);
+
+  it('retries a TC reply over TCP for a TCP client and returns the full answer', async () => {
+    const s = await stub({ 'big.example': many });
+    s.setBehaviour('big.example', { truncateUdp: true });
+    const u = upstream([s]);
+    const reply = await u.resolve(buildQuery('big.example', { id: 0x7777 }), true);
+    const p = parse(reply);
+    expect(p.header.id).toBe(0x7777);
+    expect(p.header.tc).toBe(0);
+    expect(addresses(reply)).toEqual(many);
+    expect(s.queries.map((q) => q.transport)).toEqual(['udp', 'tcp']);
+    expect(u.stats()).toMatchObject({ sent: 2, inFlight: 0 });
+  });
+
+  it('relays a TC reply as is to a UDP client', async () => {
+    const s = await stub({ 'big.example': many });
+    const u = upstream([s]);
+    // No truncateUdp: the stub truncates on its own, as the answer exceeds 512.
+    const reply = await u.resolve(buildQuery('big.example', { id: 0x6666 }), false);
+    const p = parse(reply);
+    expect(p.header.id).toBe(0x6666);
+    expect(p.header.tc).toBe(1);
+    expect(p.answers).toEqual([]);
+    expect(s.queries.map((q) => q.transport)).toEqual(['udp']);
+  });
+
+  it('does not use TCP for a TCP client when the UDP reply fits', async () => {
+    const s = await stub({ 'example.com': ['192.0.2.1'] });
+    const u = upstream([s]);
+    expect(addresses(await u.resolve(buildQuery('example.com'), true))).toEqual(['192.0.2.1']);
+    expect(s.queries.map((q) => q.transport)).toEqual(['udp']);
+  });
+
+  it('checks ID and question over TCP too', async () => {
+    const s = await stub({ 'big.example': many });
+    s.setBehaviour('big.example', { truncateUdp: true, forge: ['wrongId', 'wrongQuestion'], delayMs: 30 });
+    const u = upstream([s]);
+    const reply = await u.resolve(buildQuery('big.example'), true);
+    expect(addresses(reply)).toEqual(many);
+    // Two forgeries on UDP, two on the TCP stream.
+    expect(u.stats().mismatched).toBe(4);
+  });
+
+  it('sends a TCP client query too large for UDP straight over TCP', async () => {
+    const s = await stub({ 'example.com': ['192.0.2.1'] });
+    const u = upstream([s]);
+    const q = paddedQuery('example.com', 1400, 0x3131);
+    const reply = await u.resolve(q, true);
+    expect(reply.readUInt16BE(0)).toBe(0x3131);
+    expect(addresses(reply)).toEqual(['192.0.2.1']);
+    expect(s.queries.map((x) => x.transport)).toEqual(['tcp']);
+    expect(s.queries[0]!.raw.subarray(2).equals(q.subarray(2))).toBe(true);
+  });
+
+  it('times out a TCP attempt that gets no answer and moves on', async () => {
+    const s1 = await stub({ 'big.example': many });
+    const s2 = await stub({ 'big.example': many.slice(0, 40) });
+    s1.setBehaviour('big.example', { truncateUdp: true, drop: 'tcp' });
+    s2.setBehaviour('big.example', { truncateUdp: true });
+    const u = upstream([s1, s2], { timeoutMs: SHORT });
+    const reply = await u.resolve(buildQuery('big.example'), true);
+    expect(addresses(reply)).toEqual(many.slice(0, 40));
+    expect(s1.queries.map((q) => q.transport)).toEqual(['udp', 'tcp']);
+    expect(s2.queries.map((q) => q.transport)).toEqual(['udp', 'tcp']);
+    expect(u.stats().timeouts).toBe(1);
+  });
+});
+
+describe('socket rotation', () => {
+  it('retires a socket after N queries and opens a fresh port', async () => {
+    const s = await stub({ 'example.com': ['192.0.2.1'] });
+    const u = upstream([s], { poolSize: 1, rotateAfterQueries: 10 });
+    for (let i = 0; i < 25; i++) await u.resolve(buildQuery('example.com'), false);
+    const ports = s.queries.map((q) => q.port);
+    const blocks = [ports.slice(0, 10), ports.slice(10, 20), ports.slice(20, 25)];
+    for (const b of blocks) expect(new Set(b).size).toBe(1);
+    const [p1, p2, p3] = blocks.map((b) => b[0]!);
+    expect(new Set([p1, p2, p3]).size).toBe(3);
+
+    // Retired sockets are closed once drained: their ports are gone from the
+    // kernel's table; the current one (5 queries in) is still there.
+    if (existsSync('/proc/net/udp')) {
+      const bound = new Set(
+        readFileSync('/proc/net/udp', 'utf8')
+          .split('\n')
+          .slice(1)
+          .map((line) => line.trim().split(/\s+/)[1])
+          .filter((local): local is string => local !== undefined)
+          .map((local) => parseInt(local.split(':')[1]!, 16)),
+      );
+      expect(bound.has(p1!)).toBe(false);
+      expect(bound.has(p2!)).toBe(false);
+      expect(bound.has(p3!)).toBe(true);
+    }
+  });
+
+  it('retires a socket that has grown too old', async () => {
+    const s = await stub({ 'example.com': ['192.0.2.1'] });
+    const u = upstream([s], { poolSize: 1, rotateAfterMs: 150 });
+    await u.resolve(buildQuery('example.com'), false);
+    await u.resolve(buildQuery('example.com'), false);
+    await new Promise((r) => setTimeout(r, 200));
+    await u.resolve(buildQuery('example.com'), false);
+    const ports = s.queries.map((q) => q.port);
+    expect(ports[0]).toBe(ports[1]);
+    expect(ports[2]).not.toBe(ports[1]);
+  });
+
+  it('keeps a retired socket open until its pending reply arrives', async () => {
+    const s = await stub({ 'slow.example': ['192.0.2.3'], 'example.com': ['192.0.2.1'] });
+    s.setBehaviour('slow.example', { delayMs: 80 });
+    const u = upstream([s], { poolSize: 1, rotateAfterQueries: 1 });
+    const slow = u.resolve(buildQuery('slow.example'), false);
+    const fast = await u.resolve(buildQuery('example.com'), false);
+    expect(addresses(fast)).toEqual(['192.0.2.1']);
+    expect(addresses(await slow)).toEqual(['192.0.2.3']);
+    expect(s.queries[0]!.port).not.toBe(s.queries[1]!.port);
+  });
+});
+
+describe('limits and lifecycle', () => {
+  it('rejects with OVERLOAD beyond maxInFlight and recovers after', async () => {
+    const s = await stub({ 'slow.example': ['192.0.2.1'] });
+    s.setBehaviour('slow.example', { delayMs: 50 });
+    const u = upstream([s], { maxInFlight: 3 });
+    const first = [1, 2, 3].map(() => u.resolve(buildQuery('slow.example'), false));
+    const err = await rejection(u.resolve(buildQuery('slow.example'), false));
+    expect(err.code).toBe('OVERLOAD');
+    expect(u.stats().inFlight).toBe(3);
+    await Promise.all(first);
+    expect(s.queries).toHaveLength(3);
+    expect(addresses(await u.resolve(buildQuery('slow.example'), false))).toEqual(['192.0.2.1']);
+  });
+
+  it('close() rejects pending queries with CLOSED, and later ones too', async () => {
+    const s = await stub({ 'example.com': ['192.0.2.1'] });
+    s.setBehaviour('example.com', { drop: true });
+    const u = upstream([s], { timeoutMs: 5000 });
+    const a = u.resolve(buildQuery('example.com'), false);
+    const b = u.resolve(buildQuery('example.com'), true);
+    const errs = Promise.all([rejection(a), rejection(b)]);
+    await u.close();
+    expect((await errs).map((e) => e.code)).toEqual(['CLOSED', 'CLOSED']);
+    expect(u.stats().inFlight).toBe(0);
+    expect((await rejection(u.resolve(buildQuery('example.com'), false))).code).toBe('CLOSED');
+  });
+
+  it('close() also rejects a query waiting on a TCP retry', async () => {
+    const s = await stub({ 'big.example': ['192.0.2.1'] });
+    s.setBehaviour('big.example', { truncateUdp: true, drop: 'tcp' });
+    const u = upstream([s], { timeoutMs: 5000 });
+    const a = rejection(u.resolve(buildQuery('big.example'), true));
+    while (s.queries.length < 2) await new Promise((r) => setTimeout(r, 5));
+    await u.close();
+    expect((await a).code).toBe('CLOSED');
+  });
+
+  it.each([
+    ['a runt', Buffer.alloc(5)],
+    ['two questions', (() => { const q = buildQuery('example.com'); q.writeUInt16BE(2, 4); return q; })()],
+    ['a compressed question name', (() => { const q = buildQuery('example.com'); q[12] = 0xc0; q[13] = 0x0c; return q; })()],
+    ['a question cut short', buildQuery('example.com').subarray(0, 20)],
+  ])('rejects %s with BAD_QUERY without sending', async (_label, q) => {
+    const s = await stub();
+    const u = upstream([s]);
+    expect((await rejection(u.resolve(q, false))).code).toBe('BAD_QUERY');
+    expect(u.stats()).toEqual({ inFlight: 0, sent: 0, timeouts: 0, mismatched: 0 });
+  });
+
+  it('refuses a server that is not an address literal', () => {
+    expect(() => createUpstream({ servers: [{ host: 'resolver.local', port: 53 }], timeoutMs: 100 })).toThrow(TypeError);
+  });
+});
+
+describe('IPv6', () => {
+  it('forwards over udp6 and matches a non-canonical server spelling', async (ctx) => {
+    let s: UpstreamStub;
+    try {
+      s = await startUpstreamStub({ address: '::1', records: { 'v6.example': ['2001:db8::1', '192.0.2.1'] } });
+    } catch {
+      ctx.skip();
+      return;
+    }
+    stubs.push(s);
+    const u = upstream([{ address: '0:0:0::1', port: s.port }]);
+    const reply = await u.resolve(buildQuery('v6.example', { type: 28, id: 0x6006 }), false);
+    expect(reply.readUInt16BE(0)).toBe(0x6006);
+    expect(addresses(reply)).toEqual(['2001:db8::1']);
+    expect(s.queries[0]!.address).toBe('::1');
+  });
+});

@@ -1,0 +1,146 @@
+// A loopback EC2 instance metadata service with IMDSv2 enforced (as on an
+// instance launched with HttpTokens=required), so the token flow is tested
+// for real: a GET without a valid session token is refused, never answered.
+//
+// Usage:
+//   const imds = await startFakeImds({ instanceId: 'i-0abc…', region: 'us-east-1' });
+//   ... point the code under test at imds.url ...
+//   await imds.close();
+
+import http from 'node:http';
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo, Socket } from 'node:net';
+
+export const TOKEN_PATH = '/latest/api/token';
+export const TTL_HEADER = 'x-aws-ec2-metadata-token-ttl-seconds';
+export const TOKEN_HEADER = 'x-aws-ec2-metadata-token';
+
+export interface FakeImdsOptions {
+  readonly instanceId?: string;
+  readonly region?: string;
+  /**
+   * Never answer the token PUT: what a container sees when the instance's
+   * PUT response hop limit is 1 and the reply dies one hop short.
+   */
+  readonly hangTokenRequests?: boolean;
+}
+
+export interface ImdsRequest {
+  readonly method: string;
+  readonly path: string;
+  /** The TTL header of a token request, as sent. */
+  readonly ttl: string | undefined;
+  /** The session token header, as sent. */
+  readonly token: string | undefined;
+  /** What the fake answered; undefined when it did not answer. */
+  readonly status: number | undefined;
+}
+
+export class FakeImds {
+  readonly requests: ImdsRequest[] = [];
+  readonly instanceId: string;
+  readonly region: string;
+  private readonly tokens = new Set<string>();
+  private readonly server: http.Server;
+  private readonly sockets = new Set<Socket>();
+
+  private constructor(private readonly options: FakeImdsOptions) {
+    this.instanceId = options.instanceId ?? 'i-0123456789abcdef0';
+    this.region = options.region ?? 'us-east-1';
+    this.server = http.createServer((req, res) => this.onRequest(req, res));
+    this.server.on('connection', (socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+  }
+
+  static async start(options: FakeImdsOptions = {}): Promise<FakeImds> {
+    const fake = new FakeImds(options);
+    await new Promise<void>((resolve, reject) => {
+      fake.server.once('error', reject);
+      fake.server.listen(0, '127.0.0.1', () => resolve());
+    });
+    return fake;
+  }
+
+  /** Base URL in the form AWS_EC2_METADATA_SERVICE_ENDPOINT takes. */
+  get url(): string {
+    const { port } = this.server.address() as AddressInfo;
+    return `http://127.0.0.1:${port}/`;
+  }
+
+  /** Requests for one path, e.g. "/latest/meta-data/instance-id". */
+  requestsFor(path: string): ImdsRequest[] {
+    return this.requests.filter((r) => r.path === path);
+  }
+
+  /** Closes the server and every socket, including token requests left hanging. */
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const socket of this.sockets) socket.destroy();
+    await closed;
+  }
+
+  private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const method = req.method ?? 'GET';
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const ttl = header(req, TTL_HEADER);
+    const token = header(req, TOKEN_HEADER);
+    const record = (status: number | undefined): void => {
+      this.requests.push({ method, path, ttl, token, status });
+    };
+    // Drain the body so keep-alive connections stay usable.
+    req.resume();
+    req.on('end', () => {
+      if (path === TOKEN_PATH) {
+        if (method !== 'PUT') return reply(res, record, 405, '');
+        if (this.options.hangTokenRequests === true) return record(undefined);
+        // IMDS rejects a missing or out-of-range TTL rather than defaulting it.
+        const seconds = Number(ttl);
+        if (ttl === undefined || !Number.isInteger(seconds) || seconds < 1 || seconds > 21600) {
+          return reply(res, record, 400, '');
+        }
+        const issued = randomBytes(24).toString('base64');
+        this.tokens.add(issued);
+        return reply(res, record, 200, issued, { [TTL_HEADER]: String(seconds) });
+      }
+      if (method !== 'GET') return reply(res, record, 405, '');
+      if (token === undefined || !this.tokens.has(token)) return reply(res, record, 401, '');
+      const body = this.metadata(path);
+      if (body === undefined) return reply(res, record, 404, '');
+      return reply(res, record, 200, body);
+    });
+  }
+
+  private metadata(path: string): string | undefined {
+    switch (path) {
+      case '/latest/meta-data/instance-id':
+        return this.instanceId;
+      case '/latest/meta-data/placement/region':
+        return this.region;
+      default:
+        return undefined;
+    }
+  }
+}
+
+function header(req: http.IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function reply(
+  res: http.ServerResponse,
+  record: (status: number) => void,
+  status: number,
+  body: string,
+  headers: Record<string, string> = {},
+): void {
+  record(status);
+  res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), ...headers });
+  res.end(body);
+}
+
+export function startFakeImds(options: FakeImdsOptions = {}): Promise<FakeImds> {
+  return FakeImds.start(options);
+}

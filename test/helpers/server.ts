@@ -1,0 +1,64 @@
+// Starts the real eipdns server in-process on ephemeral ports from a YAML
+// config written to a temp dir, loaded through the real config loader.
+
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { EC2Client } from '@aws-sdk/client-ec2';
+import { loadConfig } from '../../src/config/load.js';
+import { silentLogger, type Logger } from '../../src/log.js';
+import { startServer, type EipdnsServer } from '../../src/server.js';
+
+export interface TestServer {
+  readonly server: EipdnsServer;
+  readonly port: number;
+  readonly dir: string;
+  /** Writes a file next to the config (e.g. the inventory). */
+  write(name: string, content: string): string;
+  close(): Promise<void>;
+}
+
+export function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'eipdns-test-'));
+}
+
+export async function startTestServer(
+  yaml: string,
+  opts: { files?: Record<string, string>; ec2Client?: EC2Client; logger?: Logger; dir?: string } = {},
+): Promise<TestServer> {
+  const dir = opts.dir ?? tempDir();
+  const write = (name: string, content: string): string => {
+    const path = join(dir, name);
+    writeFileSync(path, content);
+    return path;
+  };
+  for (const [name, content] of Object.entries(opts.files ?? {})) write(name, content);
+  const config = loadConfig(write('eipdns.yaml', yaml));
+  const server = await startServer(config, { logger: opts.logger ?? silentLogger, ec2Client: opts.ec2Client });
+  return { server, port: server.addresses[0]!.port, dir, write, close: () => server.close() };
+}
+
+/** An inventory in `aws ec2 describe-addresses --output json` form. */
+export function inventory(addresses: ReadonlyArray<{ publicIp: string; allocationId: string; privateIp?: string; tags?: Record<string, string> }>): string {
+  return JSON.stringify(
+    {
+      Addresses: addresses.map((a, i) => ({
+        PublicIp: a.publicIp,
+        AllocationId: a.allocationId,
+        Domain: 'vpc',
+        ...(a.privateIp
+          ? {
+              AssociationId: `eipassoc-${i.toString(16).padStart(17, '0')}`,
+              InstanceId: `i-${i.toString(16).padStart(17, '0')}`,
+              NetworkInterfaceId: `eni-${i.toString(16).padStart(17, '0')}`,
+              NetworkInterfaceOwnerId: '123456789012',
+              PrivateIpAddress: a.privateIp,
+            }
+          : {}),
+        Tags: Object.entries(a.tags ?? {}).map(([Key, Value]) => ({ Key, Value })),
+      })),
+    },
+    null,
+    2,
+  );
+}

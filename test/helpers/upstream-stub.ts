@@ -1,0 +1,320 @@
+// A small, real recursive-resolver stand-in for tests: UDP and TCP on the same
+// loopback port, answers from a name → addresses table, and per-name
+// misbehaviour (delay, silence, truncation, forged replies, rcodes) so the
+// forwarder's RFC 5452 checks and failover can be exercised over real sockets.
+//
+// Replies are built with dns2's Packet (slow, but fine for tests). Everything
+// the stub receives is recorded in `queries`, raw bytes included.
+//
+// Usage:
+//   const stub = await startUpstreamStub({ records: { 'example.com': ['192.0.2.1'] } });
+//   stub.setBehaviour('slow.example', { delayMs: 300 });
+//   ... point the code under test at { host: stub.address, port: stub.port } ...
+//   await stub.close();
+
+import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
+import { createServer, isIP, type Server, type Socket as TcpSocket } from 'node:net';
+import { Packet } from 'dns2';
+
+type DnsPacket = InstanceType<typeof Packet>;
+type DnsQuestion = InstanceType<typeof Packet.Question>;
+
+export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
+export type RcodeName = keyof typeof RCODE;
+
+/**
+ * A forged reply sent *before* the genuine one (or instead of it, with
+ * `drop`). Each carries an A record for `forgedAddress` so a test can tell
+ * whether a forgery got through.
+ * - wrongId: ID differs from the query's.
+ * - wrongQuestion: question name differs ("forged-" prepended to the first label).
+ * - wrongType: question type differs (A ↔ AAAA).
+ * - otherPort: correct ID and question, but sent from a second UDP socket (UDP only).
+ * - notResponse: correct ID and question, but QR=0.
+ */
+export type Forgery = 'wrongId' | 'wrongQuestion' | 'wrongType' | 'otherPort' | 'notResponse';
+
+export interface StubBehaviour {
+  /** Wait this long before the genuine reply (forgeries go out at once). */
+  readonly delayMs?: number;
+  /** Never send the genuine reply: over both transports (true) or only one. */
+  readonly drop?: boolean | 'udp' | 'tcp';
+  /** Over UDP answer with TC=1 and no records; over TCP send the full answer. */
+  readonly truncateUdp?: boolean;
+  /** Forged replies to send first (see Forgery). */
+  readonly forge?: readonly Forgery[];
+  /** The A record forged replies carry. Default 203.0.113.66. */
+  readonly forgedAddress?: string;
+  /** Answer with this rcode (no records unless NOERROR). */
+  readonly rcode?: RcodeName | number;
+  /** Echo the question name in this case instead of as asked. */
+  readonly questionCase?: 'upper' | 'lower';
+}
+
+export interface StubOptions {
+  /** Default 127.0.0.1. */
+  readonly address?: string;
+  /** Default 0: an ephemeral port free for both UDP and TCP. */
+  readonly port?: number;
+  /**
+   * Name (any case, trailing dot optional) → addresses. IPv4 addresses answer
+   * A, IPv6 answer AAAA; ANY gets both. A known name without a record of the
+   * asked type gets NOERROR/NODATA; an unknown name NXDOMAIN.
+   */
+  readonly records?: Readonly<Record<string, readonly string[]>>;
+  /** TTL of every answer. Default 60. */
+  readonly ttl?: number;
+}
+
+export interface StubQuery {
+  /** As asked (case preserved), no trailing dot. */
+  readonly name: string;
+  readonly type: number;
+  readonly id: number;
+  /** The sender's address and source port. */
+  readonly address: string;
+  readonly port: number;
+  readonly transport: 'udp' | 'tcp';
+  /** The query carried an EDNS OPT record. */
+  readonly edns: boolean;
+  /** The message exactly as received (without the TCP length prefix). */
+  readonly raw: Buffer;
+}
+
+export interface UpstreamStub {
+  readonly address: string;
+  readonly port: number;
+  /** Every parseable query received, in arrival order. Clear with `queries.length = 0`. */
+  readonly queries: StubQuery[];
+  /** Set (or with undefined, clear) how the stub treats a name. */
+  setBehaviour(name: string, behaviour: StubBehaviour | undefined): void;
+  /** Set (or with undefined, remove) a name's addresses. */
+  setRecords(name: string, addresses: readonly string[] | undefined): void;
+  close(): Promise<void>;
+}
+
+const TYPE_A = 1;
+const TYPE_AAAA = 28;
+const TYPE_ANY = 255;
+const TYPE_OPT = 41;
+const DEFAULT_FORGED = '203.0.113.66';
+
+function key(name: string): string {
+  return name.toLowerCase().replace(/\.$/, '');
+}
+
+export async function startUpstreamStub(opts: StubOptions = {}): Promise<UpstreamStub> {
+  const address = opts.address ?? '127.0.0.1';
+  const ttl = opts.ttl ?? 60;
+  const family = isIP(address) === 6 ? 'udp6' : 'udp4';
+  const records = new Map<string, readonly string[]>();
+  for (const [name, addrs] of Object.entries(opts.records ?? {})) records.set(key(name), addrs);
+  const behaviours = new Map<string, StubBehaviour>();
+  const queries: StubQuery[] = [];
+  const timers = new Set<NodeJS.Timeout>();
+  const conns = new Set<TcpSocket>();
+  let closed = false;
+
+  const { udp, tcp, port } = await bindBoth(address, opts.port ?? 0, family);
+  const other = createSocket(family);
+  other.on('error', () => undefined);
+  await new Promise<void>((res) => other.bind(0, address, res));
+
+  function later(ms: number, fn: () => void): void {
+    if (ms <= 0) {
+      fn();
+      return;
+    }
+    const t = setTimeout(() => {
+      timers.delete(t);
+      if (!closed) fn();
+    }, ms);
+    timers.add(t);
+  }
+
+  function buildReply(query: DnsPacket, b: StubBehaviour, forUdpLimit: number | null): Buffer {
+    const q = query.questions[0]!;
+    const rcode = b.rcode === undefined ? undefined : typeof b.rcode === 'number' ? b.rcode : RCODE[b.rcode];
+    const addrs = records.get(key(q.name));
+    const effective = rcode ?? (addrs === undefined ? RCODE.NXDOMAIN : RCODE.NOERROR);
+    const reply = responseTo(query, echoName(q.name, b), q.type, effective);
+    if (effective === RCODE.NOERROR && addrs !== undefined) {
+      for (const a of addrs) {
+        const t = isIP(a) === 6 ? TYPE_AAAA : TYPE_A;
+        if (q.type === t || q.type === TYPE_ANY) {
+          reply.answers.push(new Packet.Resource({ name: q.name, type: t, class: 1, ttl, address: a }));
+        }
+      }
+    }
+    const full = reply.toBuffer();
+    if (forUdpLimit === null || (!b.truncateUdp && full.length <= forUdpLimit)) return full;
+    // RFC 2181 §9: a truncated reply; ours carries no records at all.
+    const tc = responseTo(query, echoName(q.name, b), q.type, effective);
+    tc.header.tc = 1;
+    return tc.toBuffer();
+  }
+
+  function forgedReply(query: DnsPacket, f: Forgery, b: StubBehaviour): Buffer {
+    const q = query.questions[0]!;
+    let name = q.name;
+    let type = q.type;
+    if (f === 'wrongQuestion') name = `forged-${q.name}`;
+    if (f === 'wrongType') type = q.type === TYPE_AAAA ? TYPE_A : TYPE_AAAA;
+    const reply = responseTo(query, name, type, RCODE.NOERROR);
+    if (f === 'wrongId') reply.header.id = query.header.id ^ 0x5a5a;
+    if (f === 'notResponse') reply.header.qr = 0;
+    reply.answers.push(
+      new Packet.Resource({ name: q.name, type: TYPE_A, class: 1, ttl, address: b.forgedAddress ?? DEFAULT_FORGED }),
+    );
+    return reply.toBuffer();
+  }
+
+  /** Parses and records a query; null for anything the stub ignores. */
+  function accept(msg: Buffer, from: { address: string; port: number }, transport: 'udp' | 'tcp'): DnsPacket | null {
+    let query: DnsPacket;
+    try {
+      query = Packet.parse(msg);
+    } catch {
+      return null;
+    }
+    const q = query.questions[0];
+    if (query.header.qr === 1 || q === undefined) return null;
+    queries.push({
+      name: q.name,
+      type: q.type,
+      id: query.header.id,
+      address: from.address,
+      port: from.port,
+      transport,
+      edns: query.additionals.some((r) => r.type === TYPE_OPT),
+      raw: Buffer.from(msg),
+    });
+    return query;
+  }
+
+  function behaviourFor(query: DnsPacket): StubBehaviour {
+    return behaviours.get(key(query.questions[0]!.name)) ?? {};
+  }
+
+  udp.on('message', (msg: Buffer, rinfo: RemoteInfo) => {
+    const query = accept(msg, rinfo, 'udp');
+    if (query === null) return;
+    const b = behaviourFor(query);
+    const send = (sock: UdpSocket, buf: Buffer): void => {
+      if (!closed) sock.send(buf, rinfo.port, rinfo.address, () => undefined);
+    };
+    for (const f of b.forge ?? []) send(f === 'otherPort' ? other : udp, forgedReply(query, f, b));
+    if (b.drop === true || b.drop === 'udp') return;
+    const opt = query.additionals.find((r) => r.type === TYPE_OPT);
+    const limit = opt === undefined ? 512 : Math.max(512, opt.class);
+    later(b.delayMs ?? 0, () => send(udp, buildReply(query, b, limit)));
+  });
+
+  tcp.on('connection', (sock: TcpSocket) => {
+    conns.add(sock);
+    sock.on('close', () => conns.delete(sock));
+    sock.on('error', () => undefined);
+    let buffered = Buffer.alloc(0);
+    const from = { address: sock.remoteAddress ?? '', port: sock.remotePort ?? 0 };
+    const write = (buf: Buffer): void => {
+      if (closed || sock.destroyed) return;
+      const len = Buffer.alloc(2);
+      len.writeUInt16BE(buf.length);
+      sock.write(Buffer.concat([len, buf]));
+    };
+    sock.on('data', (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
+        const msg = buffered.subarray(2, 2 + buffered.readUInt16BE(0));
+        buffered = buffered.subarray(2 + msg.length);
+        const query = accept(msg, from, 'tcp');
+        if (query === null) continue;
+        const b = behaviourFor(query);
+        for (const f of b.forge ?? []) if (f !== 'otherPort') write(forgedReply(query, f, b));
+        if (b.drop === true || b.drop === 'tcp') continue;
+        later(b.delayMs ?? 0, () => write(buildReply(query, b, null)));
+      }
+    });
+  });
+
+  return {
+    address,
+    port,
+    queries,
+    setBehaviour(name, behaviour) {
+      if (behaviour === undefined) behaviours.delete(key(name));
+      else behaviours.set(key(name), behaviour);
+    },
+    setRecords(name, addresses) {
+      if (addresses === undefined) records.delete(key(name));
+      else records.set(key(name), addresses);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+      for (const c of conns) c.destroy();
+      await Promise.all([
+        new Promise<void>((res) => udp.close(() => res())),
+        new Promise<void>((res) => other.close(() => res())),
+        new Promise<void>((res) => tcp.close(() => res())),
+      ]);
+    },
+  };
+}
+
+function responseTo(query: DnsPacket, name: string, type: number, rcode: number): DnsPacket {
+  const q = query.questions[0]!;
+  const reply = new Packet(
+    new Packet.Header({ id: query.header.id, qr: 1, opcode: query.header.opcode, rd: query.header.rd, ra: 1, rcode }),
+  );
+  reply.questions.push(new Packet.Question(name, type, q.class) as DnsQuestion);
+  if (query.additionals.some((r) => r.type === TYPE_OPT)) {
+    reply.additionals.push(Packet.Resource.EDNS([], { udpPayloadSize: 1232 }));
+  }
+  return reply;
+}
+
+function echoName(name: string, b: StubBehaviour): string {
+  if (b.questionCase === 'upper') return name.toUpperCase();
+  if (b.questionCase === 'lower') return name.toLowerCase();
+  return name;
+}
+
+/** UDP first (it picks the port when asked for 0), then TCP on the same number. */
+async function bindBoth(
+  address: string,
+  port: number,
+  family: 'udp4' | 'udp6',
+): Promise<{ udp: UdpSocket; tcp: Server; port: number }> {
+  for (let tries = 0; ; tries++) {
+    // A large receive buffer (the kernel caps it at rmem_max) so a burst of
+    // queries from a load test is not dropped before the stub reads it.
+    const udp = createSocket({ type: family, recvBufferSize: 4 << 20 });
+    await new Promise<void>((res, rej) => {
+      udp.once('error', rej);
+      udp.bind(port, address, () => {
+        udp.off('error', rej);
+        res();
+      });
+    });
+    udp.on('error', () => undefined);
+    const chosen = udp.address().port;
+    const tcp = createServer();
+    try {
+      await new Promise<void>((res, rej) => {
+        tcp.once('error', rej);
+        tcp.listen(chosen, address, () => {
+          tcp.off('error', rej);
+          res();
+        });
+      });
+      return { udp, tcp, port: chosen };
+    } catch (err) {
+      // Only a randomly chosen port can be re-rolled; a fixed one is an error.
+      await new Promise<void>((res) => udp.close(() => res()));
+      if (port !== 0 || tries >= 20) throw err;
+    }
+  }
+}
