@@ -19,6 +19,8 @@ export interface ServerOptions {
   /** Tests pass a client with explicit credentials; otherwise the SDK default chain. */
   readonly ec2Client?: EC2Client;
   readonly tcp?: Partial<TcpOptions>;
+  /** Discovery's clock (tests age data without waiting). */
+  readonly now?: () => number;
 }
 
 export interface BoundAddress {
@@ -41,7 +43,7 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
   const { logger } = options;
   let config = initial;
   let upstream: Upstream = createUpstream({ servers: config.upstream.servers, timeoutMs: config.upstream.timeoutMs, logger });
-  let discovery: Discovery = createDiscovery(config, logger, { client: options.ec2Client });
+  let discovery: Discovery = createDiscovery(config, logger, { client: options.ec2Client, now: options.now });
 
   const zonesFor = (cfg: Config, snapshot: Snapshot): ZoneAnswers => {
     const zones = new ZoneAnswers(cfg.zones, snapshot, cfg.upstream.servers.length > 0);
@@ -96,7 +98,7 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
       let nextDiscovery = discovery;
       try {
         if (discoveryChanged) {
-          nextDiscovery = createDiscovery(next, logger, { client: options.ec2Client, seed: discovery.current() });
+          nextDiscovery = createDiscovery(next, logger, { client: options.ec2Client, now: options.now, seed: discovery.current() });
         }
         const state: PipelineState = {
           zones: zonesFor(next, nextDiscovery.current()),

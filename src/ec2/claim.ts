@@ -50,7 +50,7 @@ const IMDS_TOKEN_TTL_SECONDS = '21600';
  * A pending instance counts: it is booting and will run its own claim.
  * stopping/shutting-down instances are on their way out, so they count as gone.
  */
-const LIVE_STATES = new Set(['running']);
+const LIVE_STATES = new Set(['pending', 'running']);
 
 const RULE =
   'rule: one already on this instance, else an unassociated one, else with --force the first by allocation id';

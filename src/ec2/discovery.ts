@@ -298,12 +298,9 @@ export function createDiscovery(config: Config, logger: Logger, options: Discove
   }
 
   function nextDelay(): number {
-    const base = pollIntervalMs;
-    if (failures === 0) return base * (1 - INTERVAL_JITTER + 2 * INTERVAL_JITTER * random());
-    const ceiling = Math.max(base, Math.min(MAX_BACKOFF_MS, base * 2 ** failures));
-    let delay = base + random() * (ceiling - base);
+    let delay = pollDelay(pollIntervalMs, failures, random);
     // Wake up in time to mark the data expired rather than up to a minute late.
-    if (lastSuccessAt !== undefined && snapshot.expired !== true) {
+    if (failures > 0 && lastSuccessAt !== undefined && snapshot.expired !== true) {
       delay = Math.min(delay, Math.max(1, lastSuccessAt + maxStaleMs - now() + 1));
     }
     return delay;
@@ -344,4 +341,16 @@ export function createDiscovery(config: Config, logger: Logger, options: Discove
       ownedClient?.destroy();
     },
   };
+}
+
+/**
+ * Delay before the next poll: the interval ±10% while healthy; after n
+ * consecutive failures, full jitter between the interval and
+ * min(interval·2ⁿ, 60 s), so a fleet of servers spreads out its retries
+ * against a throttled account instead of hammering it in step.
+ */
+export function pollDelay(intervalMs: number, failures: number, random: () => number): number {
+  if (failures === 0) return intervalMs * (1 - INTERVAL_JITTER + 2 * INTERVAL_JITTER * random());
+  const ceiling = Math.max(intervalMs, Math.min(MAX_BACKOFF_MS, intervalMs * 2 ** failures));
+  return intervalMs + random() * (ceiling - intervalMs);
 }

@@ -27,8 +27,10 @@ export interface Template {
 
 interface ZoneView {
   readonly config: ZoneConfig;
-  /** fqdn → configured (answers come from the snapshot). */
+  /** Configured fqdns (answers come from the snapshot). */
   readonly names: ReadonlySet<string>;
+  /** Names with static addresses: never stale, so never withheld. */
+  readonly staticNames: ReadonlySet<string>;
   /** Names with records below them but none of their own (RFC 8020: NODATA, not NXDOMAIN). */
   readonly emptyNonTerminals: ReadonlySet<string>;
 }
@@ -49,22 +51,21 @@ export class ZoneAnswers {
       .sort((a, b) => b.name.length - a.name.length)
       .map((config) => {
         const names = new Set(config.records.map((r) => r.fqdn));
+        const staticNames = new Set(config.records.filter((r) => r.source.kind === 'static').map((r) => r.fqdn));
         const emptyNonTerminals = new Set<string>();
         for (const fqdn of names) {
           for (let p = parent(fqdn); p !== undefined && p !== config.name; p = parent(p)) {
             if (!names.has(p)) emptyNonTerminals.add(p);
           }
         }
-        return { config, names, emptyNonTerminals };
+        return { config, names, staticNames, emptyNonTerminals };
       });
-    if (!snapshot.expired) {
-      for (const zone of this.zones) {
-        for (const fqdn of zone.names) {
-          for (const ip of snapshot.records.get(fqdn) ?? []) {
-            const list = this.reverse.get(ip);
-            if (list === undefined) this.reverse.set(ip, [fqdn]);
-            else if (!list.includes(fqdn)) list.push(fqdn);
-          }
+    for (const zone of this.zones) {
+      for (const fqdn of zone.names) {
+        for (const ip of this.addressesOf(zone, fqdn) ?? []) {
+          const list = this.reverse.get(ip);
+          if (list === undefined) this.reverse.set(ip, [fqdn]);
+          else if (!list.includes(fqdn)) list.push(fqdn);
         }
       }
     }
@@ -140,7 +141,7 @@ export class ZoneAnswers {
     if (view.names.has(name)) {
       // AAAA and other types have no data whatever EC2 says: NODATA even before discovery.
       if (type !== TYPE.A && type !== TYPE.ANY) return this.encode(name, type, RCODE.NOERROR, [], soa());
-      const addresses = this.snapshot.expired ? undefined : this.snapshot.records.get(name);
+      const addresses = this.addressesOf(view, name);
       if (addresses === undefined) return this.encode(name, type, RCODE.SERVFAIL, [], [], false);
       if (addresses.length === 0) return this.encode(name, type, RCODE.NOERROR, [], soa());
       const answers = addresses.map((address) => {
@@ -152,6 +153,12 @@ export class ZoneAnswers {
     }
     if (view.emptyNonTerminals.has(name)) return this.encode(name, type, RCODE.NOERROR, [], soa());
     return this.encode(name, type, RCODE.NXDOMAIN, [], soa());
+  }
+
+  /** undefined: no trustworthy data (none yet, or older than max_stale). */
+  private addressesOf(zone: ZoneView, fqdn: string): readonly string[] | undefined {
+    if (this.snapshot.expired && !zone.staticNames.has(fqdn)) return undefined;
+    return this.snapshot.records.get(fqdn);
   }
 
   private ttlOf(fqdn: string): number {

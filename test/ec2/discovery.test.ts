@@ -4,7 +4,7 @@
 import { AssociateAddressCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { RecordSource } from '../../src/config/types.js';
-import { createDiscovery, type Discovery } from '../../src/ec2/discovery.js';
+import { createDiscovery, pollDelay, type Discovery } from '../../src/ec2/discovery.js';
 import { silentLogger } from '../../src/log.js';
 import type { Snapshot } from '../../src/zone/snapshot.js';
 import { startFakeEc2, type FakeEc2, type FaultKind } from './fake-ec2.js';
@@ -458,14 +458,23 @@ describe('timer', () => {
     expect(fake.calls.length).toBe(n);
   });
 
-  it('backs off while failing', async () => {
-    // random() ≈ 1 takes the top of each backoff window: ~40, 80, 160, 320 ms (healthy: ~20 ms).
+  it('backs off exponentially with jitter while failing, capped at 60 s, and returns to the interval', () => {
+    const top = () => 0.999999;
+    const bottom = () => 0;
+    expect(pollDelay(2_000, 0, top)).toBeCloseTo(2_200, 0);
+    expect(pollDelay(2_000, 0, bottom)).toBe(1_800);
+    expect([1, 2, 3, 4, 5].map((n) => Math.round(pollDelay(2_000, n, top)))).toEqual([4_000, 8_000, 16_000, 32_000, 60_000]);
+    expect(pollDelay(2_000, 30, top)).toBeLessThanOrEqual(60_000);
+    expect(pollDelay(2_000, 3, bottom)).toBe(2_000);
+  });
+
+  it('keeps retrying on its own timer while failing and recovers once the API answers', async () => {
     const d = track(createDiscovery(makeConfig(EIP_ONLY, { pollIntervalMs: 20 }), silentLogger, { client, random: () => 0.999 }));
     fake.inject({ fault: 'throttle' });
     d.start();
-    await new Promise((r) => setTimeout(r, 400));
-    expect(fake.calls.length).toBeGreaterThanOrEqual(3);
-    expect(fake.calls.length).toBeLessThanOrEqual(5);
+    await vi.waitFor(() => expect(fake.calls.length).toBeGreaterThanOrEqual(4), { timeout: 5_000, interval: 5 });
+    fake.clearFaults();
+    await vi.waitFor(() => expect(d.current().stale).toBeFalsy(), { timeout: 5_000, interval: 5 });
   });
 
   it('never runs two polls at once: pollNow() queues behind the one in flight', async () => {

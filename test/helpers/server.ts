@@ -24,7 +24,7 @@ export function tempDir(): string {
 
 export async function startTestServer(
   yaml: string,
-  opts: { files?: Record<string, string>; ec2Client?: EC2Client; logger?: Logger; dir?: string } = {},
+  opts: { files?: Record<string, string>; ec2Client?: EC2Client; logger?: Logger; dir?: string; now?: () => number } = {},
 ): Promise<TestServer> {
   const dir = opts.dir ?? tempDir();
   const write = (name: string, content: string): string => {
@@ -34,7 +34,7 @@ export async function startTestServer(
   };
   for (const [name, content] of Object.entries(opts.files ?? {})) write(name, content);
   const config = loadConfig(write('eipdns.yaml', yaml));
-  const server = await startServer(config, { logger: opts.logger ?? silentLogger, ec2Client: opts.ec2Client });
+  const server = await startServer(config, { logger: opts.logger ?? silentLogger, ec2Client: opts.ec2Client, now: opts.now });
   return { server, port: server.addresses[0]!.port, dir, write, close: () => server.close() };
 }
 

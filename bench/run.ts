@@ -1,0 +1,577 @@
+// eipdns against dnsmasq under dnsperf, the method of docs/dns2-and-speed.md:
+// `dnsperf -c 10 -q 100` over loopback, servers pinned to CPU 0, dnsperf to
+// CPU 1, both servers measured in the same run (alternating), medians of the
+// rounds. Ratios matter, not absolute numbers.
+//
+//   npm run bench                      3 rounds × 10 s per server and case
+//   npm run bench -- --quick           1 round × 3 s (a smoke test)
+//   npm run bench -- --rounds 5 --seconds 20
+//   npm run bench -- --quick --profile also profile eipdns (private case) with
+//                                      --cpu-prof; top 15 by self time
+//
+// Cases:
+//   private    `db.internal A`: eipdns answers from an inventory file; dnsmasq
+//              from --address=/db.internal/10.0.1.10.
+//   forwarded  `www.fwd.test A`: both forward every query (dnsmasq with
+//              --cache-size=0; eipdns has no cache) to the SAME upstream, a
+//              third dnsmasq answering --address=/fwd.test/192.0.2.1, pinned to
+//              CPU 1 with dnsperf so the server CPU holds the forwarder only.
+//
+// Exit status: 0 when every ratio meets its floor, 1 when one does not (or on
+// an error). Everything started here is stopped on exit, Ctrl-C included.
+
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { availableParallelism, tmpdir } from 'node:os';
+import { delimiter, dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const OUT_DIR = join(ROOT, 'bench', 'out');
+const CLIENTS = 10;
+const OUTSTANDING = 100;
+const PRIVATE_IP = '10.0.1.10';
+const FORWARDED_IP = '192.0.2.1';
+
+// ---- options ------------------------------------------------------------------
+
+interface Options {
+  readonly rounds: number;
+  readonly seconds: number;
+  readonly warmupSeconds: number;
+  readonly profile: boolean;
+  readonly build: boolean;
+}
+
+const HELP = `Usage: npm run bench -- [--quick] [--rounds N] [--seconds S] [--profile] [--no-build]
+  --rounds N    measured rounds per case and server (default 3)
+  --seconds S   dnsperf run length (default 10)
+  --quick       1 round of 3 s
+  --profile     also run eipdns under --cpu-prof for the private case and
+                print the top 15 functions by self time (profile in bench/out/)
+  --no-build    use dist/ as it is instead of running tsc first
+`;
+
+function parseOptions(argv: readonly string[]): Options {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      rounds: { type: 'string' },
+      seconds: { type: 'string' },
+      quick: { type: 'boolean' },
+      profile: { type: 'boolean' },
+      'no-build': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    process.exit(0);
+  }
+  const positive = (name: string, text: string | undefined, fallback: number): number => {
+    if (text === undefined) return fallback;
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} wants a positive integer, got "${text}"`);
+    return n;
+  };
+  const quick = values.quick === true;
+  const seconds = positive('seconds', values.seconds, quick ? 3 : 10);
+  return {
+    rounds: positive('rounds', values.rounds, quick ? 1 : 3),
+    seconds,
+    warmupSeconds: Math.min(2, seconds),
+    profile: values.profile === true,
+    build: values['no-build'] !== true,
+  };
+}
+
+// ---- processes ------------------------------------------------------------------
+
+const children = new Set<ChildProcess>();
+/** Children whose exit is expected (not reported as an early exit). */
+const stopping = new WeakSet<ChildProcess>();
+const tempDirs: string[] = [];
+
+function cleanupNow(): void {
+  for (const child of children) child.kill('SIGKILL');
+  children.clear();
+  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+process.on('exit', cleanupNow);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => {
+    process.stderr.write(`\n${signal}: stopping everything\n`);
+    cleanupNow();
+    process.exit(130);
+  });
+}
+
+function findTool(name: string): string {
+  for (const dir of [...(process.env.PATH ?? '').split(delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin']) {
+    if (dir === '') continue;
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return join(dir, name);
+    } catch {
+      // keep looking
+    }
+  }
+  throw new Error(`${name} not found (Debian: apt-get install dnsmasq dnsperf util-linux)`);
+}
+
+interface Started {
+  readonly child: ChildProcess;
+  /** The last 8 KB the process wrote, for error messages. */
+  output(): string;
+}
+
+/** Starts `command` (optionally pinned to a CPU with taskset, which execs it: the pid is the command's). */
+function start(command: string, args: readonly string[], cpu: number | undefined, label: string): Started {
+  const argv = cpu === undefined ? [command, ...args] : [TOOLS.taskset, '-c', String(cpu), command, ...args];
+  const child = spawn(argv[0]!, argv.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  let output = '';
+  const keep = (chunk: Buffer): void => {
+    output = (output + chunk.toString('utf8')).slice(-8192);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  child.once('exit', (code, signal) => {
+    children.delete(child);
+    if (!stopping.has(child)) process.stderr.write(`warning: ${label} exited early (${code ?? signal})\n${output}\n`);
+  });
+  return { child, output: () => output };
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code. */
+function stop(child: ChildProcess, graceMs = 5000): Promise<number | null> {
+  stopping.add(child);
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ---- DNS probing (enough to check an answer before measuring) -------------------
+
+function encodeQuery(name: string, id: number): Buffer {
+  const labels = name.split('.').map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l, 'ascii')]));
+  const header = Buffer.alloc(12);
+  header.writeUInt16BE(id, 0);
+  header.writeUInt16BE(0x0100, 2); // RD
+  header.writeUInt16BE(1, 4);
+  return Buffer.concat([header, ...labels, Buffer.from([0, 0, 1, 0, 1])]); // QTYPE A, QCLASS IN
+}
+
+/** The first A record's address in a reply, or undefined. Assumes a compressed owner name (as both servers send). */
+function firstA(reply: Buffer, queryLength: number): string | undefined {
+  if (reply.length < queryLength + 16 || reply.readUInt16BE(6) === 0) return undefined;
+  const rr = queryLength; // the answer follows the echoed question
+  if (reply.readUInt16BE(rr + 2) !== 1 || reply.readUInt16BE(rr + 10) !== 4) return undefined;
+  return [...reply.subarray(rr + 12, rr + 16)].join('.');
+}
+
+function askA(port: number, name: string, timeoutMs = 300): Promise<string | undefined> {
+  const query = encodeQuery(name, Math.floor(Math.random() * 0x10000));
+  const socket = createSocket('udp4');
+  return new Promise((resolve) => {
+    const done = (value: string | undefined): void => {
+      clearTimeout(timer);
+      socket.close();
+      resolve(value);
+    };
+    const timer = setTimeout(() => done(undefined), timeoutMs);
+    socket.on('error', () => done(undefined));
+    socket.on('message', (msg) => done(firstA(msg, query.length)));
+    socket.send(query, port, '127.0.0.1');
+  });
+}
+
+async function waitForAnswer(label: string, port: number, name: string, expected: string, server: Started): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  let last: string | undefined;
+  while (Date.now() < deadline) {
+    if (server.child.exitCode !== null) break;
+    last = await askA(port, name);
+    if (last === expected) return;
+    await sleep(100);
+  }
+  throw new Error(`${label} on port ${port} did not answer ${name} A ${expected} (last: ${last ?? 'no reply'})\n${server.output()}`);
+}
+
+/** A loopback port free for UDP and TCP right now. */
+async function freePort(): Promise<number> {
+  for (;;) {
+    const udp = createSocket('udp4');
+    const port = await new Promise<number>((resolve) => udp.bind(0, '127.0.0.1', () => resolve(udp.address().port)));
+    const tcp = createServer();
+    const ok = await new Promise<boolean>((resolve) => {
+      tcp.once('error', () => resolve(false));
+      tcp.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    udp.close();
+    if (ok) {
+      await new Promise<void>((resolve) => tcp.close(() => resolve()));
+      return port;
+    }
+  }
+}
+
+// ---- the servers ------------------------------------------------------------------
+
+interface Pinning {
+  readonly server: number | undefined;
+  readonly client: number | undefined;
+}
+
+interface Server {
+  readonly label: string;
+  readonly port: number;
+  readonly started: Started;
+}
+
+function dnsmasqArgs(port: number, dir: string, name: string, extra: readonly string[]): string[] {
+  return [
+    '--keep-in-foreground',
+    '--conf-file=/dev/null',
+    '--no-resolv',
+    '--no-hosts',
+    '--listen-address=127.0.0.1',
+    '--bind-interfaces',
+    `--port=${port}`,
+    `--pid-file=${join(dir, `${name}.pid`)}`,
+    ...extra,
+  ];
+}
+
+async function startDnsmasq(
+  label: string,
+  id: string,
+  dir: string,
+  cpu: number | undefined,
+  extra: readonly string[],
+  probe: [string, string],
+): Promise<Server> {
+  const port = await freePort();
+  const started = start(TOOLS.dnsmasq, dnsmasqArgs(port, dir, id, extra), cpu, `${label} (${id})`);
+  await waitForAnswer(label, port, probe[0], probe[1], started);
+  return { label, port, started };
+}
+
+function writeEipdnsConfig(dir: string, port: number, upstreamPort: number): string {
+  writeFileSync(
+    join(dir, 'inventory.json'),
+    JSON.stringify({
+      Addresses: [
+        {
+          PublicIp: '198.51.100.10',
+          AllocationId: 'eipalloc-0db00000000000001',
+          AssociationId: 'eipassoc-0db00000000000001',
+          Domain: 'vpc',
+          InstanceId: 'i-0db0000000000000a',
+          NetworkInterfaceId: 'eni-0db0000000000000a',
+          PrivateIpAddress: PRIVATE_IP,
+          Tags: [{ Key: 'Role', Value: 'db' }],
+        },
+      ],
+    }),
+  );
+  const file = join(dir, 'eipdns.yaml');
+  writeFileSync(
+    file,
+    `listen: ["127.0.0.1:${port}"]
+upstream:
+  servers: ["127.0.0.1:${upstreamPort}"]
+  timeout_ms: 1000
+ec2:
+  poll_interval_ms: 60000
+  inventory: inventory.json
+zones:
+  - name: internal
+    ttl: 5
+    records:
+      db: { elastic_ip: { tag: { Role: db } } }
+acl:
+  allow: ["127.0.0.0/8"]
+log:
+  level: warn
+`,
+  );
+  return file;
+}
+
+async function startEipdns(label: string, dir: string, cpu: number | undefined, upstreamPort: number, nodeFlags: readonly string[] = []): Promise<Server> {
+  const port = await freePort();
+  const config = writeEipdnsConfig(dir, port, upstreamPort);
+  const started = start(process.execPath, [...nodeFlags, join(ROOT, 'bin', 'eipdns.js'), 'serve', '--config', config], cpu, label);
+  await waitForAnswer(label, port, 'db.internal', PRIVATE_IP, started);
+  return { label, port, started };
+}
+
+// ---- dnsperf ------------------------------------------------------------------
+
+interface Measurement {
+  readonly qps: number;
+  /** Seconds. */
+  readonly avgLatency: number;
+  readonly lost: number;
+  readonly sent: number;
+  readonly rcodes: string;
+}
+
+function parseDnsperf(text: string): Measurement {
+  const num = (re: RegExp): number => {
+    const m = re.exec(text);
+    if (m === null) throw new Error(`dnsperf output lacks ${re.source}:\n${text}`);
+    return Number(m[1]);
+  };
+  return {
+    qps: num(/Queries per second:\s+([\d.]+)/),
+    avgLatency: num(/Average Latency \(s\):\s+([\d.]+)/),
+    lost: num(/Queries lost:\s+(\d+)/),
+    sent: num(/Queries sent:\s+(\d+)/),
+    rcodes: /Response codes:\s+(.*)/.exec(text)?.[1]?.trim() ?? '',
+  };
+}
+
+async function dnsperf(port: number, dataFile: string, seconds: number, cpu: number | undefined): Promise<Measurement> {
+  const args = ['-s', '127.0.0.1', '-p', String(port), '-d', dataFile, '-c', String(CLIENTS), '-q', String(OUTSTANDING), '-l', String(seconds)];
+  const run = start(TOOLS.dnsperf, args, cpu, 'dnsperf');
+  stopping.add(run.child); // its exit is expected
+  const code = await new Promise<number | null>((resolve) => run.child.once('exit', (c) => resolve(c)));
+  if (code !== 0) throw new Error(`dnsperf exited ${code}:\n${run.output()}`);
+  return parseDnsperf(run.output());
+}
+
+// ---- the run ------------------------------------------------------------------
+
+type CaseName = 'private' | 'forwarded';
+
+interface Case {
+  readonly name: CaseName;
+  readonly query: string;
+  readonly floor: number;
+  readonly dataFile: string;
+  /** [eipdns, dnsmasq] */
+  readonly servers: readonly [Server, Server];
+}
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+
+const fmtQps = (n: number): string => `${(n / 1000).toFixed(1)}k`;
+const fmtMs = (s: number): string => `${(s * 1000).toFixed(3)} ms`;
+
+function table(rows: readonly (readonly string[])[]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const line = (r: readonly string[]): string => `| ${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(rows[0]!), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.slice(1).map(line)].join('\n');
+}
+
+function build(): void {
+  process.stdout.write('building dist/ (tsc -p tsconfig.build.json)... ');
+  const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  const started = Date.now();
+  const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT, encoding: 'utf8' });
+  const cli = join(ROOT, 'dist', 'cli.js');
+  const fresh = (() => {
+    try {
+      return statSync(cli).mtimeMs >= started - 1000;
+    } catch {
+      return false;
+    }
+  })();
+  if (!fresh) throw new Error(`tsc did not produce ${cli}:\n${r.stdout}${r.stderr}`);
+  process.stdout.write(r.status === 0 ? 'ok\n' : `emitted, with type errors:\n${r.stdout}${r.stderr}\n`);
+}
+
+const loadavg = (): string => {
+  try {
+    return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  } catch {
+    return 'n/a';
+  }
+};
+
+let TOOLS: { dnsmasq: string; dnsperf: string; taskset: string };
+
+async function main(): Promise<number> {
+  const opts = parseOptions(process.argv.slice(2));
+  TOOLS = { dnsmasq: findTool('dnsmasq'), dnsperf: findTool('dnsperf'), taskset: findTool('taskset') };
+  const cpus = availableParallelism();
+  const pin: Pinning = cpus >= 2 ? { server: 0, client: 1 } : { server: undefined, client: undefined };
+  if (cpus < 2) process.stderr.write('warning: fewer than 2 CPUs: nothing is pinned, numbers mean little\n');
+  if (opts.build) build();
+
+  const dir = mkdtempSync(join(tmpdir(), 'eipdns-bench-'));
+  tempDirs.push(dir);
+  const privateData = join(dir, 'private.txt');
+  const forwardedData = join(dir, 'forwarded.txt');
+  writeFileSync(privateData, 'db.internal A\n');
+  writeFileSync(forwardedData, 'www.fwd.test A\n');
+
+  console.log(
+    `method: dnsperf -c ${CLIENTS} -q ${OUTSTANDING} -l ${opts.seconds}, ${opts.rounds} round(s), medians; ` +
+      `servers on CPU ${pin.server ?? '-'}, dnsperf and the shared upstream on CPU ${pin.client ?? '-'}; ` +
+      `${opts.warmupSeconds} s warm-up per server and case`,
+  );
+  console.log(`node ${process.version}, ${cpus} CPUs, load average at start ${loadavg()}`);
+
+  const upstream = await startDnsmasq('dnsmasq', 'upstream', dir, pin.client, [`--address=/fwd.test/${FORWARDED_IP}`], ['www.fwd.test', FORWARDED_IP]);
+  const dnsmasqPrivate = await startDnsmasq('dnsmasq', 'private', dir, pin.server, [`--address=/db.internal/${PRIVATE_IP}`], ['db.internal', PRIVATE_IP]);
+  const dnsmasqForward = await startDnsmasq('dnsmasq', 'forwarder', dir, pin.server, ['--cache-size=0', `--server=127.0.0.1#${upstream.port}`], ['www.fwd.test', FORWARDED_IP]);
+  const eipdns = await startEipdns('eipdns', dir, pin.server, upstream.port);
+  await waitForAnswer('eipdns', eipdns.port, 'www.fwd.test', FORWARDED_IP, eipdns.started);
+
+  const cases: Case[] = [
+    { name: 'private', query: 'db.internal A', floor: 0.5, dataFile: privateData, servers: [eipdns, dnsmasqPrivate] },
+    { name: 'forwarded', query: 'www.fwd.test A', floor: 0.25, dataFile: forwardedData, servers: [eipdns, dnsmasqForward] },
+  ];
+
+  // Warm-up (JIT, socket buffers, dnsmasq's first forwards): not counted.
+  for (const c of cases) for (const s of c.servers) await dnsperf(s.port, c.dataFile, opts.warmupSeconds, pin.client);
+
+  const results = new Map<string, Measurement[]>();
+  for (let round = 1; round <= opts.rounds; round++) {
+    for (const c of cases) {
+      // Alternate who goes first, so a drift in machine load hits both alike.
+      const order = round % 2 === 1 ? c.servers : ([c.servers[1], c.servers[0]] as const);
+      for (const s of order) {
+        const m = await dnsperf(s.port, c.dataFile, opts.seconds, pin.client);
+        const key = `${c.name}|${s.label}`;
+        results.set(key, [...(results.get(key) ?? []), m]);
+        const lost = m.lost > 0 ? `, lost ${m.lost}/${m.sent}` : '';
+        console.log(`  round ${round}  ${c.name.padEnd(9)}  ${s.label.padEnd(7)}  ${fmtQps(m.qps).padStart(7)} qps  avg ${fmtMs(m.avgLatency)}${lost}  [${m.rcodes}]`);
+      }
+    }
+  }
+
+  const rows: string[][] = [['case', 'query', 'server', 'qps (median)', 'qps range', 'avg latency', 'eipdns/dnsmasq', 'floor', 'result']];
+  let allPass = true;
+  for (const c of cases) {
+    const stats = c.servers.map((s) => {
+      const ms = results.get(`${c.name}|${s.label}`)!;
+      return { qps: median(ms.map((m) => m.qps)), latency: median(ms.map((m) => m.avgLatency)), min: Math.min(...ms.map((m) => m.qps)), max: Math.max(...ms.map((m) => m.qps)) };
+    });
+    const ratio = stats[0]!.qps / stats[1]!.qps;
+    const pass = ratio >= c.floor;
+    allPass &&= pass;
+    c.servers.forEach((s, i) => {
+      const st = stats[i]!;
+      rows.push([
+        i === 0 ? c.name : '',
+        i === 0 ? c.query : '',
+        s.label,
+        fmtQps(st.qps),
+        `${fmtQps(st.min)}–${fmtQps(st.max)}`,
+        fmtMs(st.latency),
+        i === 0 ? ratio.toFixed(2) : '',
+        i === 0 ? `≥ ${c.floor.toFixed(2)}` : '',
+        i === 0 ? (pass ? 'PASS' : 'FAIL') : '',
+      ]);
+    });
+  }
+  console.log(`\n${table(rows)}`);
+  console.log(`load average at end ${loadavg()} (well above 2 on this 2-CPU method means other work disturbed the run: rerun)`);
+
+  await Promise.all([eipdns, dnsmasqPrivate, dnsmasqForward].map((s) => stop(s.started.child)));
+
+  if (opts.profile) await profile(opts, dir, pin, privateData, upstream.port);
+  await stop(upstream.started.child);
+  return allPass ? 0 : 1;
+}
+
+// ---- --profile ------------------------------------------------------------------
+
+interface ProfileNode {
+  readonly id: number;
+  readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number };
+  readonly hitCount?: number;
+}
+
+interface CpuProfile {
+  readonly nodes: readonly ProfileNode[];
+  readonly startTime: number;
+  readonly endTime: number;
+  readonly samples?: readonly number[];
+}
+
+async function profile(opts: Options, dir: string, pin: Pinning, dataFile: string, upstreamPort: number): Promise<void> {
+  mkdirSync(OUT_DIR, { recursive: true });
+  const name = `eipdns-private-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`;
+  console.log(`\nprofiling eipdns (private case, ${opts.seconds} s) with --cpu-prof...`);
+  const flags = ['--cpu-prof', `--cpu-prof-dir=${OUT_DIR}`, `--cpu-prof-name=${name}`];
+  const server = await startEipdns('eipdns (profiled)', dir, pin.server, upstreamPort, flags);
+  const m = await dnsperf(server.port, dataFile, opts.seconds, pin.client);
+  console.log(`  under the profiler: ${fmtQps(m.qps)} qps, avg ${fmtMs(m.avgLatency)}`);
+  // The profile is written when the process exits normally (SIGTERM → graceful shutdown).
+  const code = await stop(server.started.child, 15_000);
+  const file = join(OUT_DIR, name);
+  if (code !== 0 || !readdirSync(OUT_DIR).includes(name)) {
+    throw new Error(`no profile written (eipdns exit ${code}); expected ${file}\n${server.started.output()}`);
+  }
+  console.log(`  profile: ${relative(ROOT, file)} (open in Chrome DevTools › Performance, or speedscope)\n`);
+  console.log(summarizeProfile(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, 15));
+}
+
+/** Top functions by self time: hit counts summed per function (name + location). */
+export function summarizeProfile(p: CpuProfile, top: number): string {
+  const totalHits = p.nodes.reduce((n, node) => n + (node.hitCount ?? 0), 0);
+  const sampleUs = totalHits > 0 ? (p.endTime - p.startTime) / totalHits : 0;
+  const byFunction = new Map<string, { name: string; where: string; hits: number }>();
+  for (const node of p.nodes) {
+    const hits = node.hitCount ?? 0;
+    if (hits === 0) continue;
+    const { functionName, url, lineNumber } = node.callFrame;
+    const name = functionName || '(anonymous)';
+    const where = url === '' ? '' : `${shortUrl(url)}:${lineNumber + 1}`;
+    const key = `${name}@${where}`;
+    const entry = byFunction.get(key) ?? { name, where, hits: 0 };
+    entry.hits += hits;
+    byFunction.set(key, entry);
+  }
+  const idle = byFunction.get('(idle)@')?.hits ?? 0;
+  const busy = totalHits - idle;
+  const ranked = [...byFunction.values()].filter((e) => e.name !== '(idle)').sort((a, b) => b.hits - a.hits).slice(0, top);
+  const rows = [['#', 'self % busy', 'self ms', 'function', 'where']];
+  ranked.forEach((e, i) => {
+    rows.push([String(i + 1), `${((100 * e.hits) / Math.max(busy, 1)).toFixed(1)}%`, ((e.hits * sampleUs) / 1000).toFixed(0), e.name, e.where]);
+  });
+  const header = `${totalHits} samples (~${sampleUs.toFixed(0)} µs each); busy ${((100 * busy) / Math.max(totalHits, 1)).toFixed(1)}%, idle ${((100 * idle) / Math.max(totalHits, 1)).toFixed(1)}%`;
+  return `${header}\n${table(rows)}`;
+}
+
+function shortUrl(url: string): string {
+  const path = url.startsWith('file://') ? fileURLToPath(url) : url;
+  if (path.startsWith(ROOT)) {
+    const rel = relative(ROOT, path);
+    // node_modules/.pnpm-style depth is irrelevant here: keep package/file.
+    return rel.replace(/^node_modules\//, '');
+  }
+  return path;
+}
+
+main().then(
+  (code) => {
+    cleanupNow();
+    process.exit(code);
+  },
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    cleanupNow();
+    process.exit(1);
+  },
+);
