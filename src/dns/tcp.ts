@@ -66,10 +66,7 @@ function serveConnection(socket: Socket, handler: Handler, logger: Logger, optio
   socket.setTimeout(options.idleTimeoutMs, () => socket.destroy());
   socket.on('error', () => socket.destroy());
 
-  const finishIfDone = (): void => {
-    if (peerEnded && inFlight === 0 && !socket.destroyed) socket.end();
-  };
-  const write = (reply: Buffer | null): void => {
+  const send = (reply: Buffer | null): void => {
     inFlight--;
     if (reply !== null && !socket.destroyed) {
       const frame = Buffer.allocUnsafe(2 + reply.length);
@@ -77,13 +74,17 @@ function serveConnection(socket: Socket, handler: Handler, logger: Logger, optio
       reply.copy(frame, 2);
       socket.write(frame);
     }
-    if (socket.isPaused() && inFlight < options.maxPipelined && !peerEnded) socket.resume();
-    finishIfDone();
+  };
+  const sendLater = (reply: Buffer | null): void => {
+    send(reply);
+    drain();
   };
 
-  socket.on('data', (chunk: Buffer) => {
-    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-    while (pending.length >= 2) {
+  // Frames beyond maxPipelined stay buffered (and reading pauses) until
+  // answers go out, so one connection never has more than that in flight.
+  const drain = (): void => {
+    if (socket.destroyed) return;
+    while (inFlight < options.maxPipelined && pending.length >= 2) {
       const len = pending.readUInt16BE(0);
       if (pending.length < 2 + len) break;
       const msg = pending.subarray(2, 2 + len);
@@ -101,13 +102,20 @@ function serveConnection(socket: Socket, handler: Handler, logger: Logger, optio
         socket.destroy();
         return;
       }
-      if (isPending(reply)) reply.then(write, () => write(null));
-      else write(reply);
+      if (isPending(reply)) reply.then(sendLater, () => sendLater(null));
+      else send(reply);
     }
     if (inFlight >= options.maxPipelined) socket.pause();
+    else if (socket.isPaused() && !peerEnded) socket.resume();
+    if (peerEnded && inFlight === 0 && !socket.destroyed) socket.end();
+  };
+
+  socket.on('data', (chunk: Buffer) => {
+    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    drain();
   });
   socket.on('end', () => {
     peerEnded = true;
-    finishIfDone();
+    drain();
   });
 }

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { loadConfig } from '../../src/config/load.js';
 import { silentLogger, type Logger } from '../../src/log.js';
+import type { TcpOptions } from '../../src/dns/tcp.js';
 import { startServer, type EipdnsServer } from '../../src/server.js';
 
 export interface TestServer {
@@ -24,7 +25,7 @@ export function tempDir(): string {
 
 export async function startTestServer(
   yaml: string,
-  opts: { files?: Record<string, string>; ec2Client?: EC2Client; logger?: Logger; dir?: string; now?: () => number } = {},
+  opts: { files?: Record<string, string>; ec2Client?: EC2Client; logger?: Logger; dir?: string; now?: () => number; tcp?: Partial<TcpOptions> } = {},
 ): Promise<TestServer> {
   const dir = opts.dir ?? tempDir();
   const write = (name: string, content: string): string => {
@@ -34,7 +35,7 @@ export async function startTestServer(
   };
   for (const [name, content] of Object.entries(opts.files ?? {})) write(name, content);
   const config = loadConfig(write('eipdns.yaml', yaml));
-  const server = await startServer(config, { logger: opts.logger ?? silentLogger, ec2Client: opts.ec2Client, now: opts.now });
+  const server = await startServer(config, { logger: opts.logger ?? silentLogger, ec2Client: opts.ec2Client, now: opts.now, tcp: opts.tcp });
   return { server, port: server.addresses[0]!.port, dir, write, close: () => server.close() };
 }
 
