@@ -306,13 +306,21 @@ export function createDiscovery(config: Config, logger: Logger, options: Discove
     return delay;
   }
 
-  function schedule(): void {
+  /**
+   * Times the next poll from the start of the previous one, so the time a
+   * slow EC2 call takes does not add to the failover bound.
+   */
+  function schedule(previousStart: number): void {
     if (stopped) return;
-    timer = setTimeout(() => {
-      timer = undefined;
-      void poll().then(schedule);
-    }, nextDelay());
+    const wait = Math.max(0, nextDelay() - (performance.now() - previousStart));
+    timer = setTimeout(pollAndSchedule, wait);
     timer.unref();
+  }
+
+  function pollAndSchedule(): void {
+    timer = undefined;
+    const startedAt = performance.now();
+    void poll().then(() => schedule(startedAt));
   }
 
   return {
@@ -326,7 +334,7 @@ export function createDiscovery(config: Config, logger: Logger, options: Discove
     start() {
       if (started || stopped) return;
       started = true;
-      void poll().then(schedule);
+      pollAndSchedule();
     },
     async pollNow() {
       if (inFlight !== undefined) await inFlight;
@@ -344,13 +352,15 @@ export function createDiscovery(config: Config, logger: Logger, options: Discove
 }
 
 /**
- * Delay before the next poll: the interval ±10% while healthy; after n
+ * Delay between poll starts: 90–100% of the interval while healthy (the
+ * interval is a ceiling, so a move is seen within one interval plus the
+ * poll's own time, while servers polling the same account drift apart); after n
  * consecutive failures, full jitter between the interval and
  * min(interval·2ⁿ, 60 s), so a fleet of servers spreads out its retries
  * against a throttled account instead of hammering it in step.
  */
 export function pollDelay(intervalMs: number, failures: number, random: () => number): number {
-  if (failures === 0) return intervalMs * (1 - INTERVAL_JITTER + 2 * INTERVAL_JITTER * random());
+  if (failures === 0) return intervalMs * (1 - INTERVAL_JITTER * random());
   const ceiling = Math.max(intervalMs, Math.min(MAX_BACKOFF_MS, intervalMs * 2 ** failures));
   return intervalMs + random() * (ceiling - intervalMs);
 }
