@@ -327,6 +327,8 @@ interface Measurement {
   readonly lost: number;
   readonly sent: number;
   readonly rcodes: string;
+  /** Where the CPU time went during the run, when it could be read from /proc. */
+  readonly cpu?: CpuUse;
 }
 
 function parseDnsperf(text: string): Measurement {
@@ -344,13 +346,123 @@ function parseDnsperf(text: string): Measurement {
   };
 }
 
-async function dnsperf(port: number, dataFile: string, seconds: number, cpu: number | undefined): Promise<Measurement> {
+async function dnsperf(port: number, dataFile: string, seconds: number, pin: Pinning, serverPid?: number, helperPids: readonly number[] = []): Promise<Measurement> {
   const args = ['-s', '127.0.0.1', '-p', String(port), '-d', dataFile, '-c', String(CLIENTS), '-q', String(OUTSTANDING), '-l', String(seconds)];
-  const run = start(TOOLS.dnsperf, args, cpu, 'dnsperf');
+  const run = start(TOOLS.dnsperf, args, pin.client, 'dnsperf');
   stopping.add(run.child); // its exit is expected
-  const code = await new Promise<number | null>((resolve) => run.child.once('exit', (c) => resolve(c)));
+  const exited = new Promise<number | null>((resolve) => run.child.once('exit', (c) => resolve(c)));
+
+  // CPU accounting over the steady middle of the run (dnsperf's own pid must still exist).
+  let cpu: Promise<CpuUse | undefined> = Promise.resolve(undefined);
+  if (pin.server !== undefined && pin.client !== undefined && serverPid !== undefined && seconds >= 2) {
+    const w: Watch = { serverCpu: pin.server, clientCpu: pin.client, serverPid, clientPids: [run.child.pid!, ...helperPids] };
+    cpu = (async () => {
+      await sleep(500);
+      const a = sampleCpu(w);
+      await sleep(seconds * 1000 - 1000);
+      const b = sampleCpu(w);
+      return a && b && cpuUse(a, b);
+    })();
+  }
+  const code = await exited;
   if (code !== 0) throw new Error(`dnsperf exited ${code}:\n${run.output()}`);
-  return parseDnsperf(run.output());
+  const use = await cpu;
+  return { ...parseDnsperf(run.output()), ...(use ? { cpu: use } : {}) };
+}
+
+// ---- CPU accounting: who was busy, and was anything else in the way? ------------
+
+/** USER_HZ: the unit of /proc/stat and /proc/PID/stat times; 100 on every mainstream Linux. */
+const CLOCK_TICKS = 100;
+
+interface Watch {
+  readonly serverCpu: number;
+  readonly clientCpu: number;
+  readonly serverPid: number;
+  /** dnsperf, plus the shared upstream in the forwarded case (they share the client CPU). */
+  readonly clientPids: readonly number[];
+}
+
+interface CpuSample {
+  readonly at: number;
+  readonly serverCpuBusy: number;
+  readonly serverCpuIdle: number;
+  readonly clientCpuBusy: number;
+  readonly clientCpuIdle: number;
+  readonly server: number;
+  readonly dnsperf: number;
+  readonly helpers: number;
+}
+
+interface CpuUse {
+  /** Shares of one CPU, 0..1. */
+  readonly server: number;
+  /** Idle share of the server's CPU: near 0 means the server side was saturated (process time + network interrupts). */
+  readonly serverCpuIdle: number;
+  /** Idle share of the client's CPU (dnsperf, and the upstream in the forwarded case). */
+  readonly clientCpuIdle: number;
+  readonly dnsperf: number;
+  /** Time other processes (and the hypervisor, as steal) took on the server's CPU and on the client's. */
+  readonly otherOnServerCpu: number;
+  readonly otherOnClientCpu: number;
+}
+
+/**
+ * busy: user + nice + system of one CPU, comparable with process times
+ * (interrupt time is left out: the loopback traffic itself lands there),
+ * plus steal (a virtual CPU's time taken by the hypervisor for other guests:
+ * a disturbance like any other process); idle: idle + iowait.
+ */
+function cpuTimes(stat: string, cpu: number): { busy: number; idle: number } {
+  const f = stat
+    .split('\n')
+    .find((l) => l.startsWith(`cpu${cpu} `))!
+    .trim()
+    .split(/\s+/)
+    .map(Number); // name user nice system idle iowait irq softirq steal
+  return { busy: f[1]! + f[2]! + f[3]! + (f[8] ?? 0), idle: f[4]! + f[5]! };
+}
+
+/** utime + stime of a process (all its threads). */
+function processTime(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the ")" closing the command name start at field 3; utime and stime are fields 14 and 15.
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(rest[11]) + Number(rest[12]);
+}
+
+function sampleCpu(w: Watch): CpuSample | undefined {
+  try {
+    const stat = readFileSync('/proc/stat', 'utf8');
+    const [dnsperfPid, ...helpers] = w.clientPids;
+    const serverCpu = cpuTimes(stat, w.serverCpu);
+    const clientCpu = cpuTimes(stat, w.clientCpu);
+    return {
+      at: Date.now(),
+      serverCpuBusy: serverCpu.busy,
+      serverCpuIdle: serverCpu.idle,
+      clientCpuBusy: clientCpu.busy,
+      clientCpuIdle: clientCpu.idle,
+      server: processTime(w.serverPid),
+      dnsperf: processTime(dnsperfPid!),
+      helpers: helpers.reduce((n, pid) => n + processTime(pid), 0),
+    };
+  } catch {
+    return undefined; // no /proc, or a process ended early
+  }
+}
+
+function cpuUse(a: CpuSample, b: CpuSample): CpuUse {
+  const wall = ((b.at - a.at) / 1000) * CLOCK_TICKS;
+  const share = (x: number): number => Math.min(1, Math.max(0, x / wall));
+  return {
+    server: share(b.server - a.server),
+    serverCpuIdle: share(b.serverCpuIdle - a.serverCpuIdle),
+    clientCpuIdle: share(b.clientCpuIdle - a.clientCpuIdle),
+    dnsperf: share(b.dnsperf - a.dnsperf),
+    otherOnServerCpu: share(b.serverCpuBusy - a.serverCpuBusy - (b.server - a.server)),
+    otherOnClientCpu: share(b.clientCpuBusy - a.clientCpuBusy - (b.dnsperf - a.dnsperf) - (b.helpers - a.helpers)),
+  };
 }
 
 // ---- the run ------------------------------------------------------------------
@@ -364,6 +476,8 @@ interface Case {
   readonly dataFile: string;
   /** [eipdns, dnsmasq] */
   readonly servers: readonly [Server, Server];
+  /** Other processes on the client CPU (the shared upstream), for CPU accounting. */
+  readonly clientCpuHelpers: readonly number[];
 }
 
 const median = (xs: readonly number[]): number => {
@@ -374,6 +488,50 @@ const median = (xs: readonly number[]): number => {
 
 const fmtQps = (n: number): string => `${(n / 1000).toFixed(1)}k`;
 const fmtMs = (s: number): string => `${(s * 1000).toFixed(3)} ms`;
+const fmtPct = (x: number): string => `${(x * 100).toFixed(0)}%`;
+/** Other work above this share of a pinned CPU during a run makes its number suspect. */
+const DISTURBED = 0.05;
+/** A CPU less idle than 1 - this is saturated: the bottleneck. */
+const CLIENT_BOUND = 0.95;
+
+function describeRun(m: Measurement): string {
+  const lost = m.lost > 0 ? `, lost ${m.lost}/${m.sent}` : '';
+  const cpu = m.cpu
+    ? `  CPU server ${fmtPct(m.cpu.server)} (idle ${fmtPct(m.cpu.serverCpuIdle)}), dnsperf ${fmtPct(m.cpu.dnsperf)} (client CPU idle ${fmtPct(m.cpu.clientCpuIdle)}), other ${fmtPct(m.cpu.otherOnServerCpu)}/${fmtPct(m.cpu.otherOnClientCpu)}`
+    : '';
+  return `${fmtQps(m.qps).padStart(7)} qps  avg ${fmtMs(m.avgLatency)}${lost}${cpu}  [${m.rcodes}]`;
+}
+
+interface Summary {
+  readonly qps: number;
+  readonly latency: number;
+  readonly min: number;
+  readonly max: number;
+  readonly server?: number;
+  readonly idle?: number;
+  readonly clientIdle?: number;
+  readonly dnsperf?: number;
+  readonly other?: number;
+}
+
+function summarize(ms: readonly Measurement[]): Summary {
+  const cpu = ms.every((m) => m.cpu !== undefined) ? ms.map((m) => m.cpu!) : undefined;
+  return {
+    qps: median(ms.map((m) => m.qps)),
+    latency: median(ms.map((m) => m.avgLatency)),
+    min: Math.min(...ms.map((m) => m.qps)),
+    max: Math.max(...ms.map((m) => m.qps)),
+    ...(cpu
+      ? {
+          server: median(cpu.map((c) => c.server)),
+          idle: median(cpu.map((c) => c.serverCpuIdle)),
+          clientIdle: median(cpu.map((c) => c.clientCpuIdle)),
+          dnsperf: median(cpu.map((c) => c.dnsperf)),
+          other: Math.max(...cpu.map((c) => Math.max(c.otherOnServerCpu, c.otherOnClientCpu))),
+        }
+      : {}),
+  };
+}
 
 function table(rows: readonly (readonly string[])[]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
@@ -437,12 +595,12 @@ async function main(): Promise<number> {
   await waitForAnswer('eipdns', eipdns.port, 'www.fwd.test', FORWARDED_IP, eipdns.started);
 
   const cases: Case[] = [
-    { name: 'private', query: 'db.internal A', floor: 0.5, dataFile: privateData, servers: [eipdns, dnsmasqPrivate] },
-    { name: 'forwarded', query: 'www.fwd.test A', floor: 0.25, dataFile: forwardedData, servers: [eipdns, dnsmasqForward] },
+    { name: 'private', query: 'db.internal A', floor: 0.5, dataFile: privateData, servers: [eipdns, dnsmasqPrivate], clientCpuHelpers: [] },
+    { name: 'forwarded', query: 'www.fwd.test A', floor: 0.25, dataFile: forwardedData, servers: [eipdns, dnsmasqForward], clientCpuHelpers: [upstream.started.child.pid!] },
   ];
 
   // Warm-up (JIT, socket buffers, dnsmasq's first forwards): not counted.
-  for (const c of cases) for (const s of c.servers) await dnsperf(s.port, c.dataFile, opts.warmupSeconds, pin.client);
+  for (const c of cases) for (const s of c.servers) await dnsperf(s.port, c.dataFile, opts.warmupSeconds, pin);
 
   const results = new Map<string, Measurement[]>();
   for (let round = 1; round <= opts.rounds; round++) {
@@ -450,22 +608,21 @@ async function main(): Promise<number> {
       // Alternate who goes first, so a drift in machine load hits both alike.
       const order = round % 2 === 1 ? c.servers : ([c.servers[1], c.servers[0]] as const);
       for (const s of order) {
-        const m = await dnsperf(s.port, c.dataFile, opts.seconds, pin.client);
+        const m = await dnsperf(s.port, c.dataFile, opts.seconds, pin, s.started.child.pid, c.clientCpuHelpers);
         const key = `${c.name}|${s.label}`;
         results.set(key, [...(results.get(key) ?? []), m]);
-        const lost = m.lost > 0 ? `, lost ${m.lost}/${m.sent}` : '';
-        console.log(`  round ${round}  ${c.name.padEnd(9)}  ${s.label.padEnd(7)}  ${fmtQps(m.qps).padStart(7)} qps  avg ${fmtMs(m.avgLatency)}${lost}  [${m.rcodes}]`);
+        console.log(`  round ${round}  ${c.name.padEnd(9)}  ${s.label.padEnd(7)}  ${describeRun(m)}`);
       }
     }
   }
 
-  const rows: string[][] = [['case', 'query', 'server', 'qps (median)', 'qps range', 'avg latency', 'eipdns/dnsmasq', 'floor', 'result']];
+  const rows: string[][] = [
+    ['case', 'query', 'server', 'qps (median)', 'qps range', 'avg latency', 'server CPU', 'idle srv/cli', 'dnsperf CPU', 'other load', 'eipdns/dnsmasq', 'floor', 'result'],
+  ];
+  const notes: string[] = [];
   let allPass = true;
   for (const c of cases) {
-    const stats = c.servers.map((s) => {
-      const ms = results.get(`${c.name}|${s.label}`)!;
-      return { qps: median(ms.map((m) => m.qps)), latency: median(ms.map((m) => m.avgLatency)), min: Math.min(...ms.map((m) => m.qps)), max: Math.max(...ms.map((m) => m.qps)) };
-    });
+    const stats = c.servers.map((s) => summarize(results.get(`${c.name}|${s.label}`)!));
     const ratio = stats[0]!.qps / stats[1]!.qps;
     const pass = ratio >= c.floor;
     allPass &&= pass;
@@ -478,14 +635,32 @@ async function main(): Promise<number> {
         fmtQps(st.qps),
         `${fmtQps(st.min)}–${fmtQps(st.max)}`,
         fmtMs(st.latency),
+        st.server === undefined ? 'n/a' : fmtPct(st.server),
+        st.idle === undefined || st.clientIdle === undefined ? 'n/a' : `${fmtPct(st.idle)}/${fmtPct(st.clientIdle)}`,
+        st.dnsperf === undefined ? 'n/a' : fmtPct(st.dnsperf),
+        st.other === undefined ? 'n/a' : fmtPct(st.other),
         i === 0 ? ratio.toFixed(2) : '',
         i === 0 ? `≥ ${c.floor.toFixed(2)}` : '',
         i === 0 ? (pass ? 'PASS' : 'FAIL') : '',
       ]);
+      if (st.other !== undefined && st.other > DISTURBED) {
+        notes.push(`${c.name}/${s.label}: other processes took up to ${fmtPct(st.other)} of a pinned CPU during a run: disturbed, rerun on a quiet machine`);
+      }
+      if (st.idle !== undefined && st.clientIdle !== undefined && st.clientIdle < 1 - CLIENT_BOUND && st.idle >= 1 - CLIENT_BOUND) {
+        notes.push(
+          `${c.name}/${s.label}: the client CPU (dnsperf${c.clientCpuHelpers.length > 0 ? ' + upstream' : ''}) was saturated (${fmtPct(st.clientIdle)} idle) while the server's CPU was ${fmtPct(st.idle)} idle: ` +
+            `this number is the client's limit, not the server's${i === 1 ? ', so the ratio above flatters eipdns' : ''}`,
+        );
+      }
     });
   }
   console.log(`\n${table(rows)}`);
-  console.log(`load average at end ${loadavg()} (well above 2 on this 2-CPU method means other work disturbed the run: rerun)`);
+  console.log(
+    'server CPU, idle of the server/client CPU, dnsperf CPU: medians, as shares of one CPU (server CPU + idle < 100%: the rest is network interrupts); ' +
+      'other load: the most that other processes or hypervisor steal took from either pinned CPU in one run',
+  );
+  console.log(`load average at end ${loadavg()}`);
+  for (const note of notes) console.log(`note: ${note}`);
 
   await Promise.all([eipdns, dnsmasqPrivate, dnsmasqForward].map((s) => stop(s.started.child)));
 
@@ -504,9 +679,12 @@ interface ProfileNode {
 
 interface CpuProfile {
   readonly nodes: readonly ProfileNode[];
+  /** Microseconds, monotonic clock. */
   readonly startTime: number;
   readonly endTime: number;
+  /** Node id per sample, and the time since the previous sample (µs). */
   readonly samples?: readonly number[];
+  readonly timeDeltas?: readonly number[];
 }
 
 async function profile(opts: Options, dir: string, pin: Pinning, dataFile: string, upstreamPort: number): Promise<void> {
@@ -515,42 +693,80 @@ async function profile(opts: Options, dir: string, pin: Pinning, dataFile: strin
   console.log(`\nprofiling eipdns (private case, ${opts.seconds} s) with --cpu-prof...`);
   const flags = ['--cpu-prof', `--cpu-prof-dir=${OUT_DIR}`, `--cpu-prof-name=${name}`];
   const server = await startEipdns('eipdns (profiled)', dir, pin.server, upstreamPort, flags);
-  const m = await dnsperf(server.port, dataFile, opts.seconds, pin.client);
-  console.log(`  under the profiler: ${fmtQps(m.qps)} qps, avg ${fmtMs(m.avgLatency)}`);
-  // The profile is written when the process exits normally (SIGTERM → graceful shutdown).
+  const m = await dnsperf(server.port, dataFile, opts.seconds, pin, server.started.child.pid);
+  console.log(`  under the profiler: ${describeRun(m)}`);
+  // Stopped right after the run; the profile is written on a normal exit
+  // (SIGTERM → graceful shutdown), so its last seconds are the run.
   const code = await stop(server.started.child, 15_000);
   const file = join(OUT_DIR, name);
   if (code !== 0 || !readdirSync(OUT_DIR).includes(name)) {
     throw new Error(`no profile written (eipdns exit ${code}); expected ${file}\n${server.started.output()}`);
   }
   console.log(`  profile: ${relative(ROOT, file)} (open in Chrome DevTools › Performance, or speedscope)\n`);
-  console.log(summarizeProfile(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, 15));
+  const p = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  // Startup (module loading, first encodes) is not what we want to see: keep
+  // the samples of the run, which ended a moment before the profile did.
+  const windowUs = { from: p.endTime - (opts.seconds - 0.2) * 1e6 - 300_000, to: p.endTime - 300_000 };
+  console.log(summarizeProfile(p, 15, windowUs));
 }
 
-/** Top functions by self time: hit counts summed per function (name + location). */
-export function summarizeProfile(p: CpuProfile, top: number): string {
-  const totalHits = p.nodes.reduce((n, node) => n + (node.hitCount ?? 0), 0);
-  const sampleUs = totalHits > 0 ? (p.endTime - p.startTime) / totalHits : 0;
-  const byFunction = new Map<string, { name: string; where: string; hits: number }>();
-  for (const node of p.nodes) {
-    const hits = node.hitCount ?? 0;
-    if (hits === 0) continue;
-    const { functionName, url, lineNumber } = node.callFrame;
+interface Hits {
+  readonly name: string;
+  readonly where: string;
+  hits: number;
+  us: number;
+}
+
+/**
+ * Top functions by self time: samples summed per function (name + location).
+ * With a window (µs on the profile's clock) only samples inside it count.
+ */
+export function summarizeProfile(p: CpuProfile, top: number, window?: { from: number; to: number }): string {
+  const nodes = new Map(p.nodes.map((n) => [n.id, n]));
+  const selfUs = new Map<number, { hits: number; us: number }>();
+  let t = p.startTime;
+  if (p.samples && p.timeDeltas && p.samples.length === p.timeDeltas.length) {
+    for (let i = 0; i < p.samples.length; i++) {
+      t += p.timeDeltas[i]!;
+      if (window && (t < window.from || t > window.to)) continue;
+      // A sample stands for the time until the next one.
+      const dt = p.timeDeltas[i + 1] ?? 0;
+      const e = selfUs.get(p.samples[i]!) ?? { hits: 0, us: 0 };
+      e.hits++;
+      e.us += Math.max(0, dt);
+      selfUs.set(p.samples[i]!, e);
+    }
+  } else {
+    // Older format: only per-node hit counts, no timing: spread the profile's span evenly.
+    const total = p.nodes.reduce((n, node) => n + (node.hitCount ?? 0), 0);
+    const each = total > 0 ? (p.endTime - p.startTime) / total : 0;
+    for (const node of p.nodes) if (node.hitCount) selfUs.set(node.id, { hits: node.hitCount, us: node.hitCount * each });
+  }
+
+  const byFunction = new Map<string, Hits>();
+  for (const [id, { hits, us }] of selfUs) {
+    const { functionName, url, lineNumber } = nodes.get(id)!.callFrame;
     const name = functionName || '(anonymous)';
     const where = url === '' ? '' : `${shortUrl(url)}:${lineNumber + 1}`;
     const key = `${name}@${where}`;
-    const entry = byFunction.get(key) ?? { name, where, hits: 0 };
+    const entry = byFunction.get(key) ?? { name, where, hits: 0, us: 0 };
     entry.hits += hits;
+    entry.us += us;
     byFunction.set(key, entry);
   }
-  const idle = byFunction.get('(idle)@')?.hits ?? 0;
-  const busy = totalHits - idle;
-  const ranked = [...byFunction.values()].filter((e) => e.name !== '(idle)').sort((a, b) => b.hits - a.hits).slice(0, top);
-  const rows = [['#', 'self % busy', 'self ms', 'function', 'where']];
+  const totalUs = [...byFunction.values()].reduce((n, e) => n + e.us, 0);
+  const totalHits = [...byFunction.values()].reduce((n, e) => n + e.hits, 0);
+  const idleUs = byFunction.get('(idle)@')?.us ?? 0;
+  const busyUs = Math.max(totalUs - idleUs, 1);
+  const ranked = [...byFunction.values()].filter((e) => e.name !== '(idle)').sort((a, b) => b.us - a.us).slice(0, top);
+  const rows = [['#', 'self % of busy', 'self ms', 'samples', 'function', 'where']];
   ranked.forEach((e, i) => {
-    rows.push([String(i + 1), `${((100 * e.hits) / Math.max(busy, 1)).toFixed(1)}%`, ((e.hits * sampleUs) / 1000).toFixed(0), e.name, e.where]);
+    rows.push([String(i + 1), `${((100 * e.us) / busyUs).toFixed(1)}%`, (e.us / 1000).toFixed(0), String(e.hits), e.name, e.where]);
   });
-  const header = `${totalHits} samples (~${sampleUs.toFixed(0)} µs each); busy ${((100 * busy) / Math.max(totalHits, 1)).toFixed(1)}%, idle ${((100 * idle) / Math.max(totalHits, 1)).toFixed(1)}%`;
+  const span = window ? 'the measured run' : 'the whole profile';
+  const header =
+    `${totalHits} samples, ${(totalUs / 1e6).toFixed(2)} s of ${span}; ` +
+    `busy ${((100 * (totalUs - idleUs)) / Math.max(totalUs, 1)).toFixed(1)}%, idle ${((100 * idleUs) / Math.max(totalUs, 1)).toFixed(1)}%`;
   return `${header}\n${table(rows)}`;
 }
 

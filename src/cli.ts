@@ -101,28 +101,35 @@ function summary(config: Config): string {
 async function serve(initial: Config): Promise<number> {
   const logger = createLogger(initial.log.level);
   logConfig(logger, initial, 'config loaded');
-  const server = await startServer(initial, { logger });
+  let server;
+  try {
+    server = await startServer(initial, { logger });
+  } catch (err) {
+    // EADDRINUSE, or EACCES for port 53 without CAP_NET_BIND_SERVICE: say so plainly.
+    logger.fatal({ err: (err as Error).message, listen: initial.listen }, 'cannot start');
+    return 1;
+  }
+  const running = server;
 
-  process.on('SIGHUP', () => {
-    let next: Config;
+  // Reloads run one after another: two quick SIGHUPs must not interleave.
+  let reloading = Promise.resolve();
+  const reload = async (): Promise<void> => {
     try {
-      next = loadConfig(initial.file);
+      const next = loadConfig(initial.file);
+      await running.reload(next);
+      logger.level = next.log.level;
+      logConfig(logger, next, 'config reloaded');
     } catch (err) {
       logger.error({ file: initial.file, err: (err as Error).message }, 'reload failed; keeping the running config');
-      return;
     }
-    server.reload(next).then(
-      () => {
-        logger.level = next.log.level;
-        logConfig(logger, next, 'config reloaded');
-      },
-      (err: unknown) => logger.error({ err: (err as Error).message }, 'reload failed; keeping the running config'),
-    );
+  };
+  process.on('SIGHUP', () => {
+    reloading = reloading.then(reload);
   });
   return new Promise<number>((resolve) => {
     const stop = (signal: string): void => {
       logger.info({ signal }, 'shutting down');
-      server.close().then(
+      running.close().then(
         () => resolve(0),
         () => resolve(1),
       );

@@ -108,6 +108,9 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
         const previous = { upstream, discovery };
         config = next;
         upstream = nextUpstream;
+        // Swap before the new discovery starts, so its first snapshot lands
+        // on top of this state rather than under it.
+        pipeline.state = state;
         if (discoveryChanged) {
           unsubscribe();
           discovery = nextDiscovery;
@@ -115,7 +118,6 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
           discovery.start();
           await previous.discovery.stop();
         }
-        pipeline.state = state;
         // Queries already in flight on the old upstream finish or time out first.
         if (upstreamChanged) setTimeout(() => void previous.upstream.close(), next.upstream.timeoutMs * 4).unref();
       } catch (err) {

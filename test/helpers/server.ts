@@ -1,7 +1,7 @@
 // Starts the real eipdns server in-process on ephemeral ports from a YAML
 // config written to a temp dir, loaded through the real config loader.
 
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EC2Client } from '@aws-sdk/client-ec2';
@@ -36,7 +36,16 @@ export async function startTestServer(
   for (const [name, content] of Object.entries(opts.files ?? {})) write(name, content);
   const config = loadConfig(write('eipdns.yaml', yaml));
   const server = await startServer(config, { logger: opts.logger ?? silentLogger, ec2Client: opts.ec2Client, now: opts.now, tcp: opts.tcp });
-  return { server, port: server.addresses[0]!.port, dir, write, close: () => server.close() };
+  return {
+    server,
+    port: server.addresses[0]!.port,
+    dir,
+    write,
+    close: async () => {
+      await server.close();
+      if (opts.dir === undefined) rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** An inventory in `aws ec2 describe-addresses --output json` form. */
