@@ -8,7 +8,7 @@ import { createSocket } from 'node:dgram';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildQuery, decode, query, sendTcp, sendUdp } from '../helpers/dns-client.js';
-import { inventory, startTestServer, type TestServer } from '../helpers/server.js';
+import { inventory, inventoryConfig, startTestServer, type TestServer } from '../helpers/server.js';
 import { startUpstreamStub, type UpstreamStub } from '../helpers/upstream-stub.js';
 
 let upstream: UpstreamStub;
@@ -17,16 +17,7 @@ let srv: TestServer;
 beforeAll(async () => {
   upstream = await startUpstreamStub({ records: { 'example.com': ['93.184.216.34'] } });
   srv = await startTestServer(
-    `
-listen: ["127.0.0.1:0"]
-upstream: { servers: ["127.0.0.1:${upstream.port}"], timeout_ms: 300 }
-ec2: { poll_interval_ms: 60000, inventory: inventory.json }
-zones:
-  - name: internal
-    records:
-      db: { elastic_ip: { tag: { Role: db } } }
-acl: { allow: ["127.0.0.0/8"] }
-`,
+    inventoryConfig({ upstream: upstream.port, records: ['db: { elastic_ip: { tag: { Role: db } } }'] }),
     {
       files: {
         'inventory.json': inventory([{ publicIp: '198.51.100.10', allocationId: 'eipalloc-0db00000000000001', privateIp: '10.0.1.10', tags: { Role: 'db' } }]),

@@ -3,7 +3,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Packet, buildQuery, decode, query, sendTcp, sendUdp } from '../helpers/dns-client.js';
-import { inventory, startTestServer, type TestServer } from '../helpers/server.js';
+import { inventory, inventoryConfig, startTestServer, type TestServer } from '../helpers/server.js';
 import { startUpstreamStub, type UpstreamStub } from '../helpers/upstream-stub.js';
 
 const T = Packet.TYPE;
@@ -24,28 +24,18 @@ const INVENTORY = inventory([
   ...many,
 ]);
 
-function configYaml(upstreamPort: number, extra = ''): string {
-  return `
-listen: ["127.0.0.1:0"]
-upstream:
-  servers: ["127.0.0.1:${upstreamPort}"]
-  timeout_ms: 300
-ec2:
-  poll_interval_ms: 60000
-  inventory: inventory.json
-zones:
-  - name: internal
-    ttl: 5
-    records:
-      db:    { elastic_ip: { tag: { Role: db } } }
-      cache: { elastic_ip: { allocation_id: eipalloc-0cache0000000000001 } }
-      queue: { elastic_ip: { public_ip: 203.0.113.25 } }
-      pair:  { elastic_ip: { tag: { Role: pair } } }
-      web:   { elastic_ip: { tag: { Role: web } } }
-      a.deep: { elastic_ip: { tag: { Role: db } } }
-acl:
-  allow: ["127.0.0.0/8"]
-${extra}`;
+function configYaml(upstreamPort: number): string {
+  return inventoryConfig({
+    upstream: upstreamPort,
+    records: [
+      'db:    { elastic_ip: { tag: { Role: db } } }',
+      'cache: { elastic_ip: { allocation_id: eipalloc-0cache0000000000001 } }',
+      'queue: { elastic_ip: { public_ip: 203.0.113.25 } }',
+      'pair:  { elastic_ip: { tag: { Role: pair } } }',
+      'web:   { elastic_ip: { tag: { Role: web } } }',
+      'a.deep: { elastic_ip: { tag: { Role: db } } }',
+    ],
+  });
 }
 
 let upstream: UpstreamStub;

@@ -4,7 +4,7 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { buildQuery, decode } from '../helpers/dns-client.js';
-import { inventory, startTestServer, type TestServer } from '../helpers/server.js';
+import { inventory, inventoryConfig, startTestServer, type TestServer } from '../helpers/server.js';
 import { startUpstreamStub, type UpstreamStub } from '../helpers/upstream-stub.js';
 
 let srv: TestServer;
@@ -14,16 +14,7 @@ beforeAll(async () => {
   upstream = await startUpstreamStub();
   upstream.setBehaviour('slow.example', { drop: true });
   srv = await startTestServer(
-    `
-listen: ["127.0.0.1:0"]
-upstream: { servers: ["127.0.0.1:${upstream.port}"], timeout_ms: 1000 }
-ec2: { poll_interval_ms: 60000, inventory: inventory.json }
-zones:
-  - name: internal
-    records:
-      db: { elastic_ip: { tag: { Role: db } } }
-acl: { allow: ["127.0.0.0/8"] }
-`,
+    inventoryConfig({ upstream: upstream.port, timeoutMs: 1000, records: ['db: { elastic_ip: { tag: { Role: db } } }'] }),
     {
       files: { 'inventory.json': inventory([{ publicIp: '198.51.100.10', allocationId: 'eipalloc-0db00000000000001', privateIp: '10.0.1.10', tags: { Role: 'db' } }]) },
       tcp: { idleTimeoutMs: 300, maxPipelined: 4 },

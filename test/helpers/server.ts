@@ -72,3 +72,38 @@ export function inventory(addresses: ReadonlyArray<{ publicIp: string; allocatio
     2,
   );
 }
+
+/**
+ * The config most tests need: one zone "internal" whose addresses come from
+ * inventory.json beside the config. `records` are the YAML entries under
+ * `records:`, e.g. `db: { elastic_ip: { tag: { Role: db } } }`.
+ */
+export function inventoryConfig(o: {
+  upstream: number | string;
+  records: readonly string[];
+  listen?: string;
+  allow?: readonly string[];
+  timeoutMs?: number;
+  ttl?: number;
+  logLevel?: string;
+}): string {
+  const upstream = typeof o.upstream === 'number' ? `127.0.0.1:${o.upstream}` : o.upstream;
+  return `
+listen: ["${o.listen ?? '127.0.0.1:0'}"]
+upstream:
+  servers: ["${upstream}"]
+  timeout_ms: ${o.timeoutMs ?? 300}
+ec2:
+  poll_interval_ms: 60000
+  inventory: inventory.json
+zones:
+  - name: internal
+    ttl: ${o.ttl ?? 5}
+    records:
+${o.records.map((r) => `      ${r}`).join('\n')}
+acl:
+  allow: [${(o.allow ?? ['127.0.0.0/8']).map((c) => `"${c}"`).join(', ')}]
+log:
+  level: ${o.logLevel ?? 'warn'}
+`;
+}

@@ -3,7 +3,7 @@
 // real dnsmasq as its upstream for forwarded names.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inventory, startTestServer, type TestServer } from '../helpers/server.js';
+import { inventory, inventoryConfig, startTestServer, type TestServer } from '../helpers/server.js';
 import { dig, requireTools, startDnsmasq, type DigTool, type Dnsmasq } from './tools.js';
 
 /** Enough A records (16 bytes each) that the reply exceeds 1232 bytes, the most eipdns sends over UDP. */
@@ -28,24 +28,15 @@ beforeAll(async () => {
   tools = requireTools('dig', 'kdig', 'dnsmasq');
   upstream = await startDnsmasq(tools.dnsmasq, { args: ['--address=/example.test/192.0.2.7'] });
   srv = await startTestServer(
-    `
-listen: ["127.0.0.1:0"]
-upstream:
-  servers: ["127.0.0.1:${upstream.port}"]
-  timeout_ms: 1000
-ec2:
-  poll_interval_ms: 60000
-  inventory: inventory.json
-zones:
-  - name: internal
-    ttl: 5
-    records:
-      db:    { elastic_ip: { tag: { Role: db } } }
-      cache: { elastic_ip: { allocation_id: eipalloc-0cache0000000000001 } }
-      many:  { elastic_ip: { tag: { Role: many } } }
-acl:
-  allow: ["127.0.0.0/8"]
-`,
+    inventoryConfig({
+      upstream: upstream.port,
+      timeoutMs: 1000,
+      records: [
+        'db:    { elastic_ip: { tag: { Role: db } } }',
+        'cache: { elastic_ip: { allocation_id: eipalloc-0cache0000000000001 } }',
+        'many:  { elastic_ip: { tag: { Role: many } } }',
+      ],
+    }),
     { files: { 'inventory.json': INVENTORY } },
   );
   await srv.server.discovery().pollNow();

@@ -6,7 +6,7 @@
 //   forwarded names only, never a name of a private zone.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inventory, startTestServer, type TestServer } from '../helpers/server.js';
+import { inventory, inventoryConfig, startTestServer, type TestServer } from '../helpers/server.js';
 import { startUpstreamStub, type UpstreamStub } from '../helpers/upstream-stub.js';
 import { dig, requireTools, startDnsmasq, waitFor, type Dnsmasq } from './tools.js';
 
@@ -16,23 +16,12 @@ const inventoryWithDbAt = (dbIp: string): string =>
     { publicIp: '198.51.100.11', allocationId: 'eipalloc-0cache0000000000001', privateIp: '10.0.1.11', tags: { Role: 'cache' } },
   ]);
 
-const configYaml = (upstreamPort: number): string => `
-listen: ["127.0.0.1:0"]
-upstream:
-  servers: ["127.0.0.1:${upstreamPort}"]
-  timeout_ms: 1000
-ec2:
-  poll_interval_ms: 60000
-  inventory: inventory.json
-zones:
-  - name: internal
-    ttl: 5
-    records:
-      db:    { elastic_ip: { tag: { Role: db } } }
-      cache: { elastic_ip: { allocation_id: eipalloc-0cache0000000000001 } }
-acl:
-  allow: ["127.0.0.0/8"]
-`;
+const configYaml = (upstreamPort: number): string =>
+  inventoryConfig({
+    upstream: upstreamPort,
+    timeoutMs: 1000,
+    records: ['db:    { elastic_ip: { tag: { Role: db } } }', 'cache: { elastic_ip: { allocation_id: eipalloc-0cache0000000000001 } }'],
+  });
 
 let tools: Record<'dig' | 'dnsmasq', string>;
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inventory } from '../helpers/server.js';
+import { inventory, inventoryConfig } from '../helpers/server.js';
 import { requireTools, run } from './tools.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -32,25 +32,13 @@ beforeAll(async () => {
   );
   writeFileSync(
     join(dir, 'eipdns.yaml'),
-    `
-listen: ["127.0.0.1:53"]
-upstream:
-  servers: ["127.0.0.1:5354"]   # nothing listens there inside the namespace
-  timeout_ms: 500
-ec2:
-  poll_interval_ms: 60000
-  inventory: inventory.json
-zones:
-  - name: internal
-    ttl: 5
-    records:
-      db:    { elastic_ip: { tag: { Role: db } } }
-      cache: { elastic_ip: { allocation_id: eipalloc-0cache0000000000001 } }
-acl:
-  allow: ["127.0.0.0/8", "::1/128"]
-log:
-  level: warn
-`,
+    inventoryConfig({
+      listen: '127.0.0.1:53',
+      upstream: '127.0.0.1:5354', // nothing listens there inside the namespace
+      timeoutMs: 500,
+      allow: ['127.0.0.0/8', '::1/128'],
+      records: ['db:    { elastic_ip: { tag: { Role: db } } }', 'cache: { elastic_ip: { allocation_id: eipalloc-0cache0000000000001 } }'],
+    }),
   );
   raw = await run(tools.unshare, ['--net', '--mount', tools.bash, join(here, 'netns-getent.sh'), dir], 30_000);
   if (raw.code !== 0) {
