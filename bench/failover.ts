@@ -21,7 +21,6 @@ import { AssociateAddressCommand } from '@aws-sdk/client-ec2';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -30,6 +29,7 @@ import { parseArgs } from 'node:util';
 import { startFakeEc2, type FakeEc2 } from '../test/ec2/fake-ec2.js';
 import { clientFor } from '../test/ec2/helpers.js';
 import { buildQuery, decode } from '../test/helpers/dns-client.js';
+import { freePort } from '../test/interop/tools.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const NAME = 'db.internal';
@@ -160,23 +160,6 @@ function ensureBuilt(): void {
 
 // ---- eipdns as a child process ------------------------------------------------------
 
-/** A loopback port free for UDP and TCP right now. */
-async function freePort(): Promise<number> {
-  for (;;) {
-    const udp = createSocket('udp4');
-    const port = await new Promise<number>((resolve) => udp.bind(0, '127.0.0.1', () => resolve(udp.address().port)));
-    const tcp = createServer();
-    const ok = await new Promise<boolean>((resolve) => {
-      tcp.once('error', () => resolve(false));
-      tcp.listen(port, '127.0.0.1', () => resolve(true));
-    });
-    udp.close();
-    if (ok) {
-      await new Promise<void>((resolve) => tcp.close(() => resolve()));
-      return port;
-    }
-  }
-}
 
 function writeConfig(dir: string, opts: { port: number; upstreamPort: number; endpoint: string; pollMs: number }): string {
   const file = join(dir, 'eipdns.yaml');

@@ -23,11 +23,11 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { delimiter, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { freePort, stopProcess } from '../test/interop/tools.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const OUT_DIR = join(ROOT, 'bench', 'out');
@@ -146,18 +146,10 @@ function start(command: string, args: readonly string[], cpu: number | undefined
   return { child, output: () => output };
 }
 
-/** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code. */
+/** Stops a child we started, without the early-exit warning. */
 function stop(child: ChildProcess, graceMs = 5000): Promise<number | null> {
   stopping.add(child);
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve(code);
-    });
-    child.kill('SIGTERM');
-  });
+  return stopProcess(child, graceMs);
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -209,23 +201,6 @@ async function waitForAnswer(label: string, port: number, name: string, expected
   throw new Error(`${label} on port ${port} did not answer ${name} A ${expected} (last: ${last ?? 'no reply'})\n${server.output()}`);
 }
 
-/** A loopback port free for UDP and TCP right now. */
-async function freePort(): Promise<number> {
-  for (;;) {
-    const udp = createSocket('udp4');
-    const port = await new Promise<number>((resolve) => udp.bind(0, '127.0.0.1', () => resolve(udp.address().port)));
-    const tcp = createServer();
-    const ok = await new Promise<boolean>((resolve) => {
-      tcp.once('error', () => resolve(false));
-      tcp.listen(port, '127.0.0.1', () => resolve(true));
-    });
-    udp.close();
-    if (ok) {
-      await new Promise<void>((resolve) => tcp.close(() => resolve()));
-      return port;
-    }
-  }
-}
 
 // ---- the servers ------------------------------------------------------------------
 
