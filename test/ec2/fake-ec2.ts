@@ -4,9 +4,9 @@
 // signing, retries, XML parsing and timeouts included. Only the handful of
 // actions eipdns needs, with the semantics that matter to it.
 
-import http from 'node:http';
+import type http from 'node:http';
+import { LoopbackHttp } from '../helpers/loopback-http.js';
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo, Socket } from 'node:net';
 
 export const EC2_NAMESPACE = 'http://ec2.amazonaws.com/doc/2016-11-15/';
 export const EC2_API_VERSION = '2016-11-15';
@@ -256,8 +256,7 @@ export class FakeEc2 {
   /** Mutable so a test can start paging mid-way. */
   pageSize: number | undefined;
 
-  private readonly server: http.Server;
-  private readonly sockets = new Set<Socket>();
+  private readonly http = new LoopbackHttp((req, res) => this.onRequest(req, res));
   private faults: Array<{ spec: FaultSpec; left: number }> = [];
   private readonly ownerId: string;
   private serial = 0;
@@ -265,32 +264,21 @@ export class FakeEc2 {
   private constructor(options: FakeEc2Options) {
     this.pageSize = options.pageSize;
     this.ownerId = options.ownerId ?? '123456789012';
-    this.server = http.createServer((req, res) => this.onRequest(req, res));
-    this.server.on('connection', (socket) => {
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
-    });
   }
 
   static async start(options: FakeEc2Options = {}): Promise<FakeEc2> {
     const fake = new FakeEc2(options);
-    await new Promise<void>((resolve, reject) => {
-      fake.server.once('error', reject);
-      fake.server.listen(0, '127.0.0.1', () => resolve());
-    });
+    await fake.http.listen();
     return fake;
   }
 
   get url(): string {
-    const { port } = this.server.address() as AddressInfo;
-    return `http://127.0.0.1:${port}`;
+    return `${this.http.origin}`;
   }
 
   /** Closes the server and every socket, including requests left hanging by a fault. */
   async close(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const socket of this.sockets) socket.destroy();
-    await closed;
+    await this.http.close();
   }
 
   // --- faults and call log -------------------------------------------------

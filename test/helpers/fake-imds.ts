@@ -7,9 +7,9 @@
 //   ... point the code under test at imds.url ...
 //   await imds.close();
 
-import http from 'node:http';
+import type http from 'node:http';
+import { LoopbackHttp } from './loopback-http.js';
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo, Socket } from 'node:net';
 
 export const TOKEN_PATH = '/latest/api/token';
 export const TTL_HEADER = 'x-aws-ec2-metadata-token-ttl-seconds';
@@ -41,32 +41,22 @@ export class FakeImds {
   readonly instanceId: string;
   readonly region: string;
   private readonly tokens = new Set<string>();
-  private readonly server: http.Server;
-  private readonly sockets = new Set<Socket>();
+  private readonly http = new LoopbackHttp((req, res) => this.onRequest(req, res));
 
   private constructor(private readonly options: FakeImdsOptions) {
     this.instanceId = options.instanceId ?? 'i-0123456789abcdef0';
     this.region = options.region ?? 'us-east-1';
-    this.server = http.createServer((req, res) => this.onRequest(req, res));
-    this.server.on('connection', (socket) => {
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
-    });
   }
 
   static async start(options: FakeImdsOptions = {}): Promise<FakeImds> {
     const fake = new FakeImds(options);
-    await new Promise<void>((resolve, reject) => {
-      fake.server.once('error', reject);
-      fake.server.listen(0, '127.0.0.1', () => resolve());
-    });
+    await fake.http.listen();
     return fake;
   }
 
   /** Base URL in the form AWS_EC2_METADATA_SERVICE_ENDPOINT takes. */
   get url(): string {
-    const { port } = this.server.address() as AddressInfo;
-    return `http://127.0.0.1:${port}/`;
+    return `${this.http.origin}/`;
   }
 
   /** Requests for one path, e.g. "/latest/meta-data/instance-id". */
@@ -76,9 +66,7 @@ export class FakeImds {
 
   /** Closes the server and every socket, including token requests left hanging. */
   async close(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const socket of this.sockets) socket.destroy();
-    await closed;
+    await this.http.close();
   }
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
