@@ -1,7 +1,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { existsSync, readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createUpstream, UpstreamError, type Upstream, type UpstreamOptions } from '../../src/forward/index.js';
+import { createUpstream, UpstreamError, type Upstream, type UpstreamOptions } from '../../src/forward/upstream.js';
 import { startUpstreamStub, type Forgery, type UpstreamStub } from '../helpers/upstream-stub.js';
 import { addresses, buildQuery, paddedQuery, parse } from './query.js';
 
