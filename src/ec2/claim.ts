@@ -53,7 +53,8 @@ const IMDS_TOKEN_TTL_SECONDS = '21600';
 const LIVE_STATES = new Set(['pending', 'running']);
 
 const RULE =
-  'rule: one already on this instance, else an unassociated one, else with --force the first by allocation id';
+  'rule: one already on this instance, else an unassociated one, else one whose instance is stopped or gone, ' +
+  'else with --force the first by allocation id';
 
 class ClaimError extends Error {
   constructor(
@@ -135,7 +136,7 @@ async function associate(ctx: Context): Promise<number> {
     );
   }
 
-  const address = choose(ctx, matching);
+  const { address, holder } = await choose(ctx, matching);
   const allocationId = address.AllocationId;
   if (allocationId === undefined) {
     // Only EC2-Classic addresses lack one, and those cannot go to a VPC instance.
@@ -150,7 +151,7 @@ async function associate(ctx: Context): Promise<number> {
     return EXIT_OK;
   }
 
-  const was = await currentHolder(ctx, address);
+  const was = holder ?? (await currentHolder(ctx, address));
   if (was.live && !io.force) {
     throw new ClaimError(
       EXIT_REFUSED,
@@ -172,36 +173,51 @@ async function associate(ctx: Context): Promise<number> {
   return EXIT_OK;
 }
 
+interface Choice {
+  readonly address: Address;
+  /** Its holder, when choosing already looked it up. */
+  readonly holder?: Holder;
+}
+
 /**
  * One address out of several a tag selector matched. Preference, so reruns
- * and sibling instances settle without fighting: one already on this
- * instance (nothing to do), else an unassociated one (nobody loses it), else
- * only with --force the first by allocation id, as which of several taken
- * addresses to steal is a decision for a human.
+ * and sibling instances settle without fighting, and so several matches
+ * behave as one would: one already on this instance (nothing to do), else an
+ * unassociated one (nobody loses it), else the first by allocation id whose
+ * holder instance is stopped, stopping, shutting down, terminated or unknown
+ * to EC2 (taken without --force, as a lone address would be), else, every
+ * holder being live (running, pending, or an interface with no instance), only
+ * with --force the first by allocation id, as which live holder to rob is a
+ * decision for a human. The holders are looked up with one DescribeInstances.
  */
-function choose(ctx: Context, matching: readonly Address[]): Address {
+async function choose(ctx: Context, matching: readonly Address[]): Promise<Choice> {
   const [first] = matching;
   if (first === undefined) throw new Error('choose() needs at least one address');
-  if (matching.length === 1) return first;
+  if (matching.length === 1) return { address: first };
 
   const many = `${matching.length} Elastic IPs match ${describeSelector(ctx.selector)}`;
-  const pick = (address: Address, why: string): Address => {
+  const pick = (address: Address, why: string, holder?: Holder): Choice => {
     ctx.io.out.write(
       `${ctx.fqdn}: ${many}; chose ${address.AllocationId ?? '?'} (${address.PublicIp ?? '?'}), ${why} (${RULE})\n`,
     );
-    return address;
+    return holder !== undefined ? { address, holder } : { address };
   };
   const ours = matching.find((a) => a.InstanceId === ctx.instanceId);
   if (ours !== undefined) return pick(ours, 'already on this instance');
   const free = matching.find((a) => a.AssociationId === undefined);
   if (free !== undefined) return pick(free, 'unassociated');
-  if (ctx.io.force) return pick(first, 'first by allocation id (--force)');
 
-  const holders = matching.map((a) => `${a.AllocationId ?? '?'} on ${a.InstanceId ?? a.NetworkInterfaceId ?? '?'}`);
+  const states = await instanceStates(ctx, matching.flatMap(holderInstanceIds));
+  const held = matching.map((address) => ({ address, holder: holderOf(address, states) }));
+  const gone = held.find((h) => !h.holder.live);
+  if (gone !== undefined) return pick(gone.address, `its holder ${gone.holder.text}`, gone.holder);
+  if (ctx.io.force) return pick(first, 'every holder live; first by allocation id (--force)', held[0]?.holder);
+
+  const holders = held.map((h) => `${h.address.AllocationId ?? '?'} on ${h.holder.text}`);
   throw new ClaimError(
     EXIT_REFUSED,
-    `${ctx.fqdn}: ${many} and all are associated elsewhere (${holders.join(', ')}); refusing to pick one (${RULE}); ` +
-      `use --force to take ${first.AllocationId ?? '?'}`,
+    `${ctx.fqdn}: ${many} and all are associated with live holders (${holders.join(', ')}); ` +
+      `refusing to pick one (${RULE}); use --force to take ${first.AllocationId ?? '?'}`,
   );
 }
 
@@ -212,6 +228,18 @@ interface Holder {
 }
 
 async function currentHolder(ctx: Context, address: Address): Promise<Holder> {
+  return holderOf(address, await instanceStates(ctx, holderInstanceIds(address)));
+}
+
+/** The instance whose state decides whether the address may be taken, if any. */
+function holderInstanceIds(address: Address): string[] {
+  return address.AssociationId !== undefined && address.InstanceId !== undefined ? [address.InstanceId] : [];
+}
+
+/** Instance state by id, as instanceStates() found it: undefined when EC2 does not know the instance. */
+type InstanceStates = ReadonlyMap<string, string | undefined>;
+
+function holderOf(address: Address, states: InstanceStates): Holder {
   if (address.AssociationId === undefined) return { text: 'unassociated', live: false };
   const other = address.InstanceId;
   if (other === undefined) {
@@ -220,21 +248,43 @@ async function currentHolder(ctx: Context, address: Address): Promise<Holder> {
     return { text: `network interface ${address.NetworkInterfaceId ?? '?'}`, live: true };
   }
   const ip = address.PrivateIpAddress !== undefined ? ` (${address.PrivateIpAddress})` : '';
-  let state: string | undefined;
-  try {
-    const out = await ctx.client.send(new DescribeInstancesCommand({ InstanceIds: [other] }), {
-      abortSignal: AbortSignal.timeout(ctx.config.ec2.requestTimeoutMs),
-    });
-    state = out.Reservations?.flatMap((r) => r.Instances ?? []).find((i) => i.InstanceId === other)?.State?.Name;
-  } catch (err) {
-    const e = describeError(err);
-    // Any other failure leaves its state unknown, and unknown must not mean "take it".
-    if (e.code !== 'InvalidInstanceID.NotFound') {
-      throw new ClaimError(EXIT_FAILURE, `${ctx.fqdn}: DescribeInstances ${other} failed: ${e.code}: ${e.message}`);
-    }
-  }
+  const state = states.get(other);
   if (state === undefined) return { text: `${other} not found`, live: false };
   return { text: `${other}${ip} ${state}`, live: LIVE_STATES.has(state) };
+}
+
+/**
+ * The states of `ids` from one DescribeInstances call. EC2 fails that whole
+ * call with InvalidInstanceID.NotFound when any id is unknown (a terminated
+ * instance drops out after about an hour), naming the culprits only in the
+ * message; rather than parse that, each id is then asked about on its own,
+ * and the ones that fail so are "not found". Any other failure leaves the
+ * states unknown, and unknown must not mean "take it", so it is fatal.
+ */
+async function instanceStates(ctx: Context, ids: readonly string[]): Promise<InstanceStates> {
+  const unique = [...new Set(ids)];
+  const states = new Map<string, string | undefined>();
+  if (unique.length === 0) return states;
+  try {
+    const out = await ctx.client.send(new DescribeInstancesCommand({ InstanceIds: unique }), {
+      abortSignal: AbortSignal.timeout(ctx.config.ec2.requestTimeoutMs),
+    });
+    const instances = out.Reservations?.flatMap((r) => r.Instances ?? []) ?? [];
+    for (const id of unique) states.set(id, instances.find((i) => i.InstanceId === id)?.State?.Name);
+  } catch (err) {
+    const e = describeError(err);
+    if (e.code !== 'InvalidInstanceID.NotFound') {
+      throw new ClaimError(
+        EXIT_FAILURE,
+        `${ctx.fqdn}: DescribeInstances ${unique.join(', ')} failed: ${e.code}: ${e.message}`,
+      );
+    }
+    // Alone, the id is the unknown one; among several, find out which.
+    for (const id of unique) {
+      states.set(id, unique.length === 1 ? undefined : (await instanceStates(ctx, [id])).get(id));
+    }
+  }
+  return states;
 }
 
 async function ec2<T>(ctx: Context, op: string, call: (signal: AbortSignal) => Promise<T>): Promise<T> {

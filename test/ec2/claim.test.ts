@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import type { EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/types.js';
@@ -17,8 +17,10 @@ import { clientFor, TEST_CREDENTIALS } from './helpers.js';
 
 const ME = 'i-0aaaaaaaaaaaaaaa1';
 const OTHER = 'i-0bbbbbbbbbbbbbbb2';
+const THIRD = 'i-0ccccccccccccccc3';
 const ALLOC = 'eipalloc-0000000000000000a';
 const ALLOC_B = 'eipalloc-0000000000000000b';
+const ALLOC_C = 'eipalloc-0000000000000000c';
 
 let fake: FakeEc2;
 let imds: FakeImds;
@@ -101,6 +103,14 @@ async function run(name: string, options: RunOptions = {}): Promise<{ code: numb
 
 const associationOf = (allocationId: string) => fake.addresses.get(allocationId)?.association;
 const associateCalls = () => fake.callsFor('AssociateAddress').map((c) => c.params);
+/** The InstanceId.N list of each DescribeInstances call, in order. */
+const describedInstanceIds = () =>
+  fake.callsFor('DescribeInstances').map((c) =>
+    Object.keys(c.params)
+      .filter((k) => /^InstanceId\.\d+$/.test(k))
+      .sort((a, b) => Number(a.slice(11)) - Number(b.slice(11)))
+      .map((k) => c.params[k]),
+  );
 
 describe('claim: a single matching Elastic IP', () => {
   it('associates an unassociated address with this instance, refusing reassociation', async () => {
@@ -247,7 +257,8 @@ describe('claim: a tag matching several Elastic IPs', () => {
   });
 
   const RULE =
-    '(rule: one already on this instance, else an unassociated one, else with --force the first by allocation id)';
+    '(rule: one already on this instance, else an unassociated one, else one whose instance is stopped or gone, ' +
+    'else with --force the first by allocation id)';
 
   it('prefers the one already on this instance: nothing to do', async () => {
     fake.associate(ALLOC_B, { instanceId: ME });
@@ -276,7 +287,7 @@ describe('claim: a tag matching several Elastic IPs', () => {
     expect(associationOf(ALLOC_B)).toMatchObject({ instanceId: ME });
   });
 
-  it('refuses to pick when all are associated elsewhere', async () => {
+  it('refuses to pick when all are held by live holders: a running instance, an ENI with no instance', async () => {
     fake.associate(ALLOC, { instanceId: OTHER });
     const eni = fake.addNetworkInterface({ privateIps: ['10.0.1.99'] });
     fake.associate(ALLOC_B, { networkInterfaceId: eni.networkInterfaceId });
@@ -285,11 +296,13 @@ describe('claim: a tag matching several Elastic IPs', () => {
 
     expect(r.code).toBe(3);
     expect(r.err).toBe(
-      `eipdns claim: db.internal: 2 Elastic IPs match tag Role=db and all are associated elsewhere ` +
-        `(${ALLOC} on ${OTHER}, ${ALLOC_B} on ${eni.networkInterfaceId}); refusing to pick one ${RULE}; ` +
-        `use --force to take ${ALLOC}\n`,
+      `eipdns claim: db.internal: 2 Elastic IPs match tag Role=db and all are associated with live holders ` +
+        `(${ALLOC} on ${OTHER} (10.0.1.20) running, ${ALLOC_B} on network interface ${eni.networkInterfaceId}); ` +
+        `refusing to pick one ${RULE}; use --force to take ${ALLOC}\n`,
     );
     expect(associateCalls()).toEqual([]);
+    // Only the instance is looked up; an ENI without one has no state to read.
+    expect(describedInstanceIds()).toEqual([[OTHER]]);
   });
 
   it('with --force takes the first by allocation id', async () => {
@@ -299,11 +312,174 @@ describe('claim: a tag matching several Elastic IPs', () => {
 
     const r = await run('db.internal', { force: true });
 
-    expect(r.code).toBe(0);
-    expect(r.out).toContain(`chose ${ALLOC} (198.51.100.10), first by allocation id (--force)`);
-    expect(r.out).toContain(`associated ${ALLOC} (198.51.100.10) with ${ME} (was: network interface ${eni.networkInterfaceId})`);
+    expect(r).toEqual({
+      code: 0,
+      out:
+        `db.internal: 2 Elastic IPs match tag Role=db; chose ${ALLOC} (198.51.100.10), ` +
+        `every holder live; first by allocation id (--force) ${RULE}\n` +
+        `db.internal: associated ${ALLOC} (198.51.100.10) with ${ME} (was: network interface ${eni.networkInterfaceId})\n`,
+      err: '',
+    });
     expect(associationOf(ALLOC)).toMatchObject({ instanceId: ME });
     expect(associationOf(ALLOC_B)).toMatchObject({ instanceId: OTHER });
+  });
+});
+
+describe('claim: several matching Elastic IPs, all held by other instances', () => {
+  beforeEach(() => {
+    fake.addInstance({ instanceId: THIRD, privateIps: ['10.0.1.30'] });
+    fake.addAddress({ allocationId: ALLOC, publicIp: '198.51.100.10', tags: { Role: 'db' } });
+    fake.addAddress({ allocationId: ALLOC_B, publicIp: '198.51.100.11', tags: { Role: 'db' } });
+    fake.associate(ALLOC, { instanceId: OTHER });
+    fake.associate(ALLOC_B, { instanceId: THIRD });
+  });
+
+  const RULE =
+    '(rule: one already on this instance, else an unassociated one, else one whose instance is stopped or gone, ' +
+    'else with --force the first by allocation id)';
+
+  it('takes the one whose holder is stopped, without --force, asking about all holders at once', async () => {
+    fake.setInstanceState(THIRD, 'stopped');
+
+    const r = await run('db.internal');
+
+    expect(r).toEqual({
+      code: 0,
+      out:
+        `db.internal: 2 Elastic IPs match tag Role=db; chose ${ALLOC_B} (198.51.100.11), ` +
+        `its holder ${THIRD} (10.0.1.30) stopped ${RULE}\n` +
+        `db.internal: associated ${ALLOC_B} (198.51.100.11) with ${ME} (was: ${THIRD} (10.0.1.30) stopped)\n`,
+      err: '',
+    });
+    expect(associationOf(ALLOC)).toMatchObject({ instanceId: OTHER });
+    expect(associationOf(ALLOC_B)).toMatchObject({ instanceId: ME });
+    expect(associateCalls()).toEqual([
+      expect.objectContaining({ AllocationId: ALLOC_B, InstanceId: ME, AllowReassociation: 'true' }),
+    ]);
+    // One DescribeInstances for every holder; the chosen holder is not asked about again.
+    expect(describedInstanceIds()).toEqual([[OTHER, THIRD]]);
+  });
+
+  it('with --force still takes the stopped holder\'s address, not the first by allocation id', async () => {
+    fake.setInstanceState(THIRD, 'stopped');
+
+    const r = await run('db.internal', { force: true });
+
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`chose ${ALLOC_B} (198.51.100.11), its holder ${THIRD} (10.0.1.30) stopped`);
+    expect(associationOf(ALLOC)).toMatchObject({ instanceId: OTHER });
+    expect(associationOf(ALLOC_B)).toMatchObject({ instanceId: ME });
+  });
+
+  it.each(['stopping', 'shutting-down', 'terminated'] as const)('counts a %s holder as gone', async (state) => {
+    fake.setInstanceState(OTHER, state);
+
+    const r = await run('db.internal');
+
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`chose ${ALLOC} (198.51.100.10), its holder ${OTHER} (10.0.1.20) ${state}`);
+    expect(associationOf(ALLOC)).toMatchObject({ instanceId: ME });
+    expect(associationOf(ALLOC_B)).toMatchObject({ instanceId: THIRD });
+  });
+
+  it('refuses when every holder is running, naming each with its state', async () => {
+    const r = await run('db.internal');
+
+    expect(r).toEqual({
+      code: 3,
+      out: '',
+      err:
+        `eipdns claim: db.internal: 2 Elastic IPs match tag Role=db and all are associated with live holders ` +
+        `(${ALLOC} on ${OTHER} (10.0.1.20) running, ${ALLOC_B} on ${THIRD} (10.0.1.30) running); ` +
+        `refusing to pick one ${RULE}; use --force to take ${ALLOC}\n`,
+    });
+    expect(associateCalls()).toEqual([]);
+    expect(describedInstanceIds()).toEqual([[OTHER, THIRD]]);
+  });
+
+  it('treats a pending holder as live', async () => {
+    fake.setInstanceState(THIRD, 'pending');
+
+    const r = await run('db.internal');
+
+    expect(r.code).toBe(3);
+    expect(r.err).toContain(`${ALLOC_B} on ${THIRD} (10.0.1.30) pending`);
+    expect(associateCalls()).toEqual([]);
+  });
+
+  it('with --force, every holder running, takes the first by allocation id', async () => {
+    const r = await run('db.internal', { force: true });
+
+    expect(r).toEqual({
+      code: 0,
+      out:
+        `db.internal: 2 Elastic IPs match tag Role=db; chose ${ALLOC} (198.51.100.10), ` +
+        `every holder live; first by allocation id (--force) ${RULE}\n` +
+        `db.internal: associated ${ALLOC} (198.51.100.10) with ${ME} (was: ${OTHER} (10.0.1.20) running)\n`,
+      err: '',
+    });
+    expect(associationOf(ALLOC)).toMatchObject({ instanceId: ME });
+    expect(associationOf(ALLOC_B)).toMatchObject({ instanceId: THIRD });
+    expect(describedInstanceIds()).toEqual([[OTHER, THIRD]]);
+  });
+
+  it('takes the one whose holder EC2 no longer knows, among running ones', async () => {
+    const GONE = 'i-0ddddddddddddddd4';
+    fake.addInstance({ instanceId: GONE, privateIps: ['10.0.1.40'] });
+    fake.addAddress({ allocationId: ALLOC_C, publicIp: '198.51.100.12', tags: { Role: 'db' } });
+    fake.associate(ALLOC_C, { instanceId: GONE });
+    fake.setInstanceState(GONE, 'terminated');
+    fake.instances.delete(GONE); // terminated long enough ago that EC2 forgot it
+
+    const r = await run('db.internal');
+
+    expect(r).toEqual({
+      code: 0,
+      out:
+        `db.internal: 3 Elastic IPs match tag Role=db; chose ${ALLOC_C} (198.51.100.12), ` +
+        `its holder ${GONE} not found ${RULE}\n` +
+        `db.internal: associated ${ALLOC_C} (198.51.100.12) with ${ME} (was: ${GONE} not found)\n`,
+      err: '',
+    });
+    expect(associationOf(ALLOC)).toMatchObject({ instanceId: OTHER });
+    expect(associationOf(ALLOC_B)).toMatchObject({ instanceId: THIRD });
+    expect(associationOf(ALLOC_C)).toMatchObject({ instanceId: ME });
+    // The unknown id fails the whole call, as on EC2; then each id is asked about alone.
+    expect(describedInstanceIds()).toEqual([[OTHER, THIRD, GONE], [OTHER], [THIRD], [GONE]]);
+    await expect(client.send(new DescribeInstancesCommand({ InstanceIds: [OTHER, GONE] }))).rejects.toMatchObject({
+      name: 'InvalidInstanceID.NotFound',
+      $metadata: { httpStatusCode: 400 },
+    });
+  });
+
+  it('asks about an instance holding two of the addresses once', async () => {
+    const TWO_IPS = 'i-0eeeeeeeeeeeeeee5';
+    fake.addInstance({ instanceId: TWO_IPS, privateIps: ['10.0.1.50', '10.0.1.51'], state: 'stopped' });
+    fake.associate(ALLOC, { instanceId: TWO_IPS, privateIpAddress: '10.0.1.50' });
+    fake.associate(ALLOC_B, { instanceId: TWO_IPS, privateIpAddress: '10.0.1.51' });
+
+    const r = await run('db.internal');
+
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`chose ${ALLOC} (198.51.100.10), its holder ${TWO_IPS} (10.0.1.50) stopped`);
+    expect(describedInstanceIds()).toEqual([[TWO_IPS]]);
+  });
+
+  it('takes nothing when the holders\' states cannot be read, even with --force', async () => {
+    fake.setInstanceState(THIRD, 'stopped');
+    fake.inject({ action: 'DescribeInstances', fault: 'forbidden' });
+
+    const r = await run('db.internal', { force: true });
+
+    expect(r).toEqual({
+      code: 1,
+      out: '',
+      err:
+        `eipdns claim: db.internal: DescribeInstances ${OTHER}, ${THIRD} failed: ` +
+        'UnauthorizedOperation: You are not authorized to perform this operation.\n',
+    });
+    expect(associateCalls()).toEqual([]);
+    expect(associationOf(ALLOC_B)).toMatchObject({ instanceId: THIRD });
   });
 });
 
