@@ -6,18 +6,25 @@
 // library parse or encode, no crypto call (random IDs come from a block that is
 // refilled every 4096 queries). Safety comes from a random 16-bit ID per
 // attempt, a random choice among several randomly-bound ports, and ports that
-// are retired after a bounded number of queries or seconds.
+// are retired after a bounded number of queries or seconds. A server that
+// timed out or failed is remembered as suspect for a doubling backoff and asked
+// after the others, so a dead first server does not cost every query a timeout.
 
 import { randomFillSync } from 'node:crypto';
 import dgram from 'node:dgram';
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { HostPort } from '../config/types.js';
 import type { Logger } from '../log.js';
 import { UpstreamError, type UpstreamErrorCode } from './errors.js';
 import { FLAG_QR, FLAG_TC, HEADER_SIZE, questionEnd, sameQuestion } from './wire.js';
 
 export interface UpstreamOptions {
-  /** Tried in order; a query never goes anywhere else. May be empty: every resolve() then rejects ALL_FAILED. */
+  /**
+   * A query never goes anywhere else. Tried in this order, except that servers
+   * currently suspect (recently timed out or failed) come after the others.
+   * May be empty: every resolve() then rejects ALL_FAILED.
+   */
   servers: readonly HostPort[];
   /** Per attempt (one attempt per server, plus a TCP retry after TC). */
   timeoutMs: number;
@@ -30,6 +37,20 @@ export interface UpstreamOptions {
   rotateAfterQueries?: number;
   /** A socket is retired once it is this old (checked when it is picked). Default 60 000. */
   rotateAfterMs?: number;
+  /**
+   * How long a server stays suspect after its first failure; doubled per
+   * further failure, up to 30 s (or this value if larger). Default 1000.
+   */
+  suspectBackoffMs?: number;
+}
+
+export interface ServerHealth {
+  /** host:port ([host]:port for IPv6). */
+  server: string;
+  /** Consecutive failures counted (a burst lost in one outage counts once); 0 once it answers. */
+  failures: number;
+  /** Time left until it is asked first again; 0 when not suspect. */
+  suspectForMs: number;
 }
 
 export interface UpstreamStats {
@@ -41,6 +62,8 @@ export interface UpstreamStats {
   timeouts: number;
   /** Replies dropped: unknown ID, wrong source, QR=0, wrong question, runt. */
   mismatched: number;
+  /** One entry per configured server, in configured order. */
+  servers: ServerHealth[];
 }
 
 export interface Upstream {
@@ -65,6 +88,10 @@ const DEFAULT_POOL_SIZE = 8;
 const DEFAULT_MAX_IN_FLIGHT = 10_000;
 const DEFAULT_ROTATE_QUERIES = 5000;
 const DEFAULT_ROTATE_MS = 60_000;
+/** First suspicion: long enough to spare the next thousand queries a timeout, short enough that one lost packet diverts traffic only briefly. */
+const DEFAULT_SUSPECT_BACKOFF_MS = 1000;
+/** Longest suspicion: a server that has been dead a while is re-probed at least this often, so its return is noticed within ~30 s. */
+const MAX_SUSPECT_BACKOFF_MS = 30_000;
 /**
  * A query from a TCP client larger than this goes to the upstream over TCP
  * straight away: over UDP it would be fragmented (DNS flag day 2020 size).
@@ -81,6 +108,16 @@ interface Server {
   readonly port: number;
   readonly pool: Pool;
   readonly label: string;
+  /** Consecutive failures counted; 0: healthy. */
+  failures: number;
+  /** performance.now() until which it is asked after the others. */
+  suspectUntil: number;
+  /**
+   * Bumped whenever `failures` changes. An attempt's failure counts only if
+   * the attempt was sent at the current value, so the queries lost in one
+   * outage (all in flight at once) count as one failure, not one each.
+   */
+  gen: number;
 }
 
 interface Pool {
@@ -107,7 +144,13 @@ interface Query {
   readonly qEnd: number;
   readonly viaTcp: boolean;
   readonly settle: (reply: Buffer | null, err: UpstreamError | null) => void;
+  /** Server indexes in the order this query tries them. */
+  readonly order: readonly number[];
+  /** Position in `order` of the server being tried. */
+  step: number;
   serverIdx: number;
+  /** The server's `gen` when the current attempt was sent. */
+  gen: number;
   /** Bumped per attempt so callbacks of an abandoned attempt are ignored. */
   attempt: number;
   id: number;
@@ -145,6 +188,8 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
   const maxInFlight = positiveInt('maxInFlight', opts.maxInFlight, DEFAULT_MAX_IN_FLIGHT);
   const rotateQueries = positiveInt('rotateAfterQueries', opts.rotateAfterQueries, DEFAULT_ROTATE_QUERIES);
   const rotateMs = positiveInt('rotateAfterMs', opts.rotateAfterMs, DEFAULT_ROTATE_MS);
+  const backoffMs = positiveInt('suspectBackoffMs', opts.suspectBackoffMs, DEFAULT_SUSPECT_BACKOFF_MS);
+  const maxBackoffMs = Math.max(backoffMs, MAX_SUSPECT_BACKOFF_MS);
   const logger = opts.logger;
 
   const pools = new Map<'udp4' | 'udp6', Pool>();
@@ -158,8 +203,12 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
       pool = { type, slots: new Array<PoolSocket | null>(poolSize).fill(null) };
       pools.set(type, pool);
     }
-    return { host, port: s.port, pool, label: type === 'udp6' ? `[${host}]:${s.port}` : `${host}:${s.port}` };
+    const label = type === 'udp6' ? `[${host}]:${s.port}` : `${host}:${s.port}`;
+    return { host, port: s.port, pool, label, failures: 0, suspectUntil: 0, gen: 0 };
   });
+  const configuredOrder: readonly number[] = servers.map((_, i) => i);
+  /** Servers with failures > 0; while 0, every query uses configuredOrder as is. */
+  let failing = 0;
 
   /** Every UDP socket not yet closed, active or retired. */
   const live = new Set<PoolSocket>();
@@ -269,10 +318,51 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
     return ps ?? openSocket(pool, slot);
   }
 
+  // ── server health ────────────────────────────────────────────────────────
+
+  /**
+   * Healthy servers (and those whose suspicion has run out) in configured
+   * order, then suspect ones, soonest-to-recover first: every server is still
+   * tried before a query fails, only a dead one is no longer asked first.
+   */
+  function attemptOrder(): readonly number[] {
+    if (failing === 0) return configuredOrder;
+    const now = performance.now();
+    const ok: number[] = [];
+    const suspect: number[] = [];
+    for (let i = 0; i < servers.length; i++) (servers[i]!.suspectUntil > now ? suspect : ok).push(i);
+    // Array sort is stable: equal deadlines keep configured order.
+    suspect.sort((a, b) => servers[a]!.suspectUntil - servers[b]!.suspectUntil);
+    const order = ok.concat(suspect);
+    // A failing server whose suspicion has run out is asked first by this
+    // query alone (the probe): others arriving while it is out ask the rest
+    // first, so a still-dead server costs one timeout per backoff, not one
+    // per query in the probe's timeout window.
+    const first = servers[order[0]!]!;
+    if (first.failures > 0 && first.suspectUntil <= now) first.suspectUntil = now + timeoutMs;
+    return order;
+  }
+
+  function markFailed(server: Server, gen: number): void {
+    if (gen !== server.gen) return; // already counted for this outage
+    if (server.failures++ === 0) failing++;
+    server.gen++;
+    server.suspectUntil = performance.now() + Math.min(backoffMs * 2 ** Math.min(server.failures - 1, 30), maxBackoffMs);
+  }
+
+  function markAnswered(server: Server): void {
+    if (server.failures === 0) return;
+    server.failures = 0;
+    server.suspectUntil = 0;
+    server.gen++;
+    failing--;
+  }
+
   // ── attempts ─────────────────────────────────────────────────────────────
 
   function sendUdp(q: Query): void {
     const server = servers[q.serverIdx]!;
+    q.gen = server.gen;
     let ps = pick(server.pool);
     let id = random16();
     let tries = 1;
@@ -309,6 +399,7 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
 
   function sendTcp(q: Query): void {
     const server = servers[q.serverIdx]!;
+    q.gen = server.gen;
     const attempt = ++q.attempt;
     // Its own connection, so no other query can share the ID; still random so
     // the question is not linkable to the client's ID.
@@ -344,6 +435,7 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
           continue;
         }
         clearAttempt(q);
+        markAnswered(server);
         // Copied: `msg` is a view into socket read buffers.
         finish(q, Buffer.from(msg));
         return;
@@ -385,6 +477,7 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
       return;
     }
     clearAttempt(q);
+    markAnswered(server);
     if ((msg[2]! & FLAG_TC) !== 0 && q.viaTcp) {
       sendTcp(q);
       return;
@@ -415,26 +508,28 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
     if (q.done || q.attempt !== attempt) return;
     q.timer = null;
     timeouts++;
+    markFailed(servers[q.serverIdx]!, q.gen);
     clearAttempt(q);
     nextServer(q);
   }
 
   function onAttemptError(q: Query, attempt: number, err: Error, kind: string, msg: string): void {
     if (q.done || q.attempt !== attempt) return;
-    const server = servers[q.serverIdx]!.label;
-    warn(`${kind} ${server}`, err, msg, server);
+    const server = servers[q.serverIdx]!;
+    warn(`${kind} ${server.label}`, err, msg, server.label);
     q.errored = true;
+    markFailed(server, q.gen);
     clearAttempt(q);
     nextServer(q);
   }
 
   function nextServer(q: Query): void {
-    q.serverIdx++;
-    if (q.serverIdx >= servers.length) {
+    if (++q.step >= q.order.length) {
       const code: UpstreamErrorCode = q.errored ? 'ALL_FAILED' : 'TIMEOUT';
       fail(q, new UpstreamError(code, code === 'TIMEOUT' ? 'every upstream server timed out' : 'every upstream server failed'));
       return;
     }
+    q.serverIdx = q.order[q.step]!;
     startAttempt(q);
   }
 
@@ -476,13 +571,17 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
       return Promise.reject(new UpstreamError('BAD_QUERY', 'not a one-question query with an uncompressed name'));
     }
     return new Promise<Buffer>((res, rej) => {
+      const order = attemptOrder();
       const q: Query = {
         query,
         clientId: (query[0]! << 8) | query[1]!,
         qEnd,
         viaTcp,
         settle: (reply, err) => (reply !== null ? res(reply) : rej(err)),
-        serverIdx: 0,
+        order,
+        step: 0,
+        serverIdx: order[0]!,
+        gen: 0,
         attempt: 0,
         id: 0,
         sock: null,
@@ -527,7 +626,18 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
   }
 
   function stats(): UpstreamStats {
-    return { inFlight, sent, timeouts, mismatched };
+    const now = performance.now();
+    return {
+      inFlight,
+      sent,
+      timeouts,
+      mismatched,
+      servers: servers.map((s) => ({
+        server: s.label,
+        failures: s.failures,
+        suspectForMs: Math.max(0, Math.ceil(s.suspectUntil - now)),
+      })),
+    };
   }
 
   return { resolve, close, stats };
