@@ -88,9 +88,12 @@ const DEFAULT_POOL_SIZE = 8;
 const DEFAULT_MAX_IN_FLIGHT = 10_000;
 const DEFAULT_ROTATE_QUERIES = 5000;
 const DEFAULT_ROTATE_MS = 60_000;
-/** First suspicion: long enough to spare the next thousand queries a timeout, short enough that one lost packet diverts traffic only briefly. */
+/**
+ * First suspicion: spares the next ~1000 queries (the VPC resolver's per-second
+ * cap) a timeout, yet one lost packet diverts traffic only briefly.
+ */
 const DEFAULT_SUSPECT_BACKOFF_MS = 1000;
-/** Longest suspicion: a server that has been dead a while is re-probed at least this often, so its return is noticed within ~30 s. */
+/** Longest suspicion: a long-dead server is re-probed at least this often, so its return is noticed within ~30 s. */
 const MAX_SUSPECT_BACKOFF_MS = 30_000;
 /**
  * A query from a TCP client larger than this goes to the upstream over TCP
@@ -347,7 +350,8 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
     if (gen !== server.gen) return; // already counted for this outage
     if (server.failures++ === 0) failing++;
     server.gen++;
-    server.suspectUntil = performance.now() + Math.min(backoffMs * 2 ** Math.min(server.failures - 1, 30), maxBackoffMs);
+    const backoff = Math.min(backoffMs * 2 ** Math.min(server.failures - 1, 30), maxBackoffMs);
+    server.suspectUntil = performance.now() + backoff;
   }
 
   function markAnswered(server: Server): void {

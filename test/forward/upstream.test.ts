@@ -89,7 +89,13 @@ describe('relaying', () => {
     expect(p.questions).toEqual([{ name: 'example.com', type: 1, class: 1 }]);
     expect(addresses(reply)).toEqual(['192.0.2.1', '192.0.2.2']);
     expect(p.answers[0]!.ttl).toBe(60);
-    expect(u.stats()).toEqual({ inFlight: 0, sent: 1, timeouts: 0, mismatched: 0 });
+    expect(u.stats()).toEqual({
+      inFlight: 0,
+      sent: 1,
+      timeouts: 0,
+      mismatched: 0,
+      servers: [{ server: `127.0.0.1:${s.port}`, failures: 0, suspectForMs: 0 }],
+    });
   });
 
   it('forwards the client bytes unchanged except the ID (EDNS OPT included)', async () => {
@@ -223,7 +229,8 @@ describe('failover', () => {
     expect(addresses(reply)).toEqual(['192.0.2.1']);
     expect(dead.received()).toBe(1);
     expect(s.queries).toHaveLength(1);
-    expect(u.stats()).toEqual({ inFlight: 0, sent: 2, timeouts: 1, mismatched: 0 });
+    expect(u.stats()).toMatchObject({ inFlight: 0, sent: 2, timeouts: 1, mismatched: 0 });
+    expect(u.stats().servers.map((h) => h.failures)).toEqual([1, 0]);
   });
 
   it('moves on when the first server never answers this name', async () => {
@@ -245,7 +252,7 @@ describe('failover', () => {
     expect(err.code).toBe('TIMEOUT');
     expect(a.received()).toBe(1);
     expect(b.received()).toBe(1);
-    expect(u.stats()).toEqual({ inFlight: 0, sent: 2, timeouts: 2, mismatched: 0 });
+    expect(u.stats()).toMatchObject({ inFlight: 0, sent: 2, timeouts: 2, mismatched: 0 });
   });
 
   it('rejects with ALL_FAILED when the TCP retry is refused', async () => {
@@ -254,11 +261,119 @@ describe('failover', () => {
     const err = await rejection(u.resolve(buildQuery('example.com'), true));
     expect(err.code).toBe('ALL_FAILED');
     expect(u.stats().inFlight).toBe(0);
+    // A refused TCP retry counts against the server like a timeout does.
+    expect(u.stats().servers[0]!.failures).toBe(1);
   });
 
   it('rejects with ALL_FAILED when no server is configured', async () => {
     const u = upstream([]);
     expect((await rejection(u.resolve(buildQuery('example.com'), false))).code).toBe('ALL_FAILED');
+  });
+});
+
+describe('server health', () => {
+  // Far longer than any test: suspicion cannot run out mid-test.
+  const LONG_BACKOFF = 600_000;
+
+  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+  /** Waits until server i's suspicion (meant to be tiny) has run out. */
+  async function untilNotSuspect(u: Upstream, i: number): Promise<void> {
+    while (u.stats().servers[i]!.suspectForMs > 0) await sleep(2);
+  }
+
+  it('asks a dead first server once, then goes straight to the live one', async () => {
+    const dead = await stub({ 'example.com': ['192.0.2.1'] });
+    const live = await stub({ 'example.com': ['192.0.2.2'] });
+    dead.setBehaviour('example.com', { drop: true });
+    const u = upstream([dead, live], { timeoutMs: SHORT, suspectBackoffMs: LONG_BACKOFF });
+    expect(addresses(await u.resolve(buildQuery('example.com'), false))).toEqual(['192.0.2.2']);
+    expect(dead.queries).toHaveLength(1);
+    for (let i = 0; i < 10; i++) {
+      const reply = await u.resolve(buildQuery('example.com', { id: i }), false);
+      expect(reply.readUInt16BE(0)).toBe(i);
+      expect(addresses(reply)).toEqual(['192.0.2.2']);
+    }
+    expect(dead.queries).toHaveLength(1);
+    expect(live.queries).toHaveLength(11);
+    const [d, l] = u.stats().servers;
+    expect(d).toMatchObject({ server: `127.0.0.1:${dead.port}`, failures: 1 });
+    expect(d!.suspectForMs).toBeGreaterThan(0);
+    expect(l).toEqual({ server: `127.0.0.1:${live.port}`, failures: 0, suspectForMs: 0 });
+    expect(u.stats().timeouts).toBe(1);
+  });
+
+  it('counts a burst of queries lost in one outage as one failure', async () => {
+    const dead = await stub({ 'example.com': ['192.0.2.1'] });
+    const live = await stub({ 'example.com': ['192.0.2.2'] });
+    dead.setBehaviour('example.com', { drop: true });
+    const u = upstream([dead, live], { timeoutMs: SHORT, suspectBackoffMs: LONG_BACKOFF });
+    const n = 20;
+    await Promise.all(Array.from({ length: n }, () => u.resolve(buildQuery('example.com'), false)));
+    expect(dead.queries).toHaveLength(n);
+    expect(u.stats()).toMatchObject({ timeouts: n });
+    expect(u.stats().servers[0]!.failures).toBe(1);
+    await u.resolve(buildQuery('example.com'), false);
+    expect(dead.queries).toHaveLength(n);
+    expect(live.queries).toHaveLength(n + 1);
+  });
+
+  it('a reply resets a revived server, which is then asked first again', async () => {
+    const first = await stub({ 'example.com': ['192.0.2.1'] });
+    const second = await stub({ 'example.com': ['192.0.2.2'] });
+    first.setBehaviour('example.com', { drop: true });
+    const u = upstream([first, second], { timeoutMs: SHORT, suspectBackoffMs: 1 });
+    expect(addresses(await u.resolve(buildQuery('example.com'), false))).toEqual(['192.0.2.2']);
+    expect(u.stats().servers[0]!.failures).toBe(1);
+
+    first.setBehaviour('example.com', undefined);
+    await untilNotSuspect(u, 0);
+    // Its suspicion over, it is asked first; it answers, so it is healthy again.
+    expect(addresses(await u.resolve(buildQuery('example.com'), false))).toEqual(['192.0.2.1']);
+    expect(u.stats().servers[0]).toMatchObject({ failures: 0, suspectForMs: 0 });
+    expect(addresses(await u.resolve(buildQuery('example.com'), false))).toEqual(['192.0.2.1']);
+    expect(first.queries).toHaveLength(3);
+    expect(second.queries).toHaveLength(1);
+  });
+
+  it('probes a server whose suspicion ran out with one query, not every query meanwhile', async () => {
+    const dead = await stub({ 'example.com': ['192.0.2.1'] });
+    const live = await stub({ 'example.com': ['192.0.2.2'] });
+    dead.setBehaviour('example.com', { drop: true });
+    const u = upstream([dead, live], { timeoutMs: SHORT, suspectBackoffMs: 1 });
+    await u.resolve(buildQuery('example.com'), false);
+    await untilNotSuspect(u, 0);
+    const n = 5;
+    const replies = await Promise.all(Array.from({ length: n }, () => u.resolve(buildQuery('example.com'), false)));
+    expect(replies.map(addresses)).toEqual(Array.from({ length: n }, () => ['192.0.2.2']));
+    // One probe among the five; it failed, so the backoff doubled.
+    expect(dead.queries).toHaveLength(2);
+    expect(live.queries).toHaveLength(1 + n);
+    expect(u.stats().servers[0]!.failures).toBe(2);
+  });
+
+  it('still tries every server, suspect ones last and soonest-to-recover first', async () => {
+    const a = await stub({ 'example.com': ['192.0.2.1'] });
+    const b = await stub({ 'example.com': ['192.0.2.2'] });
+    const u = upstream([a, b], { timeoutMs: SHORT, suspectBackoffMs: LONG_BACKOFF });
+
+    a.setBehaviour('example.com', { drop: true });
+    await u.resolve(buildQuery('example.com'), false); // a: 1 failure
+    b.setBehaviour('example.com', { drop: true });
+    // b first (a is suspect), then a anyway: nobody answers.
+    expect((await rejection(u.resolve(buildQuery('example.com'), false))).code).toBe('TIMEOUT');
+    expect([a.queries.length, b.queries.length]).toEqual([2, 2]);
+    expect(u.stats().servers.map((h) => h.failures)).toEqual([2, 1]);
+    // Both suspect: still both asked.
+    expect((await rejection(u.resolve(buildQuery('example.com'), false))).code).toBe('TIMEOUT');
+    expect([a.queries.length, b.queries.length]).toEqual([3, 3]);
+
+    // b's suspicion (one failure fewer) ends first, so b is asked first: once
+    // it answers, a is not asked at all.
+    b.setBehaviour('example.com', undefined);
+    expect(addresses(await u.resolve(buildQuery('example.com'), false))).toEqual(['192.0.2.2']);
+    expect([a.queries.length, b.queries.length]).toEqual([3, 4]);
+    expect(u.stats().servers.map((h) => h.failures)).toEqual([3, 0]);
   });
 });
 
@@ -430,7 +545,7 @@ describe('limits and lifecycle', () => {
     const s = await stub();
     const u = upstream([s]);
     expect((await rejection(u.resolve(q, false))).code).toBe('BAD_QUERY');
-    expect(u.stats()).toEqual({ inFlight: 0, sent: 0, timeouts: 0, mismatched: 0 });
+    expect(u.stats()).toMatchObject({ inFlight: 0, sent: 0, timeouts: 0, mismatched: 0 });
   });
 
   it('refuses a server that is not an address literal', () => {
