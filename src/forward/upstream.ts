@@ -352,10 +352,13 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
     server.gen++;
     const backoff = Math.min(backoffMs * 2 ** Math.min(server.failures - 1, 30), maxBackoffMs);
     server.suspectUntil = performance.now() + backoff;
+    // One lost datagram is routine; a failed probe after it is an outage worth a line.
+    if (server.failures === 2) logger?.warn({ server: server.label }, 'upstream server not answering; asking the others first');
   }
 
   function markAnswered(server: Server): void {
     if (server.failures === 0) return;
+    if (server.failures >= 2) logger?.info({ server: server.label, failures: server.failures }, 'upstream server answering again');
     server.failures = 0;
     server.suspectUntil = 0;
     server.gen++;
