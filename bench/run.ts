@@ -27,7 +27,8 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { delimiter, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { freePort, stopProcess } from '../test/interop/tools.js';
+import { inventory, inventoryConfig } from '../test/helpers/server.js';
+import { freePort, isolatedDnsmasqArgs, stopProcess } from '../test/interop/tools.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const OUT_DIR = join(ROOT, 'bench', 'out');
@@ -216,17 +217,7 @@ interface Server {
 }
 
 function dnsmasqArgs(port: number, dir: string, name: string, extra: readonly string[]): string[] {
-  return [
-    '--keep-in-foreground',
-    '--conf-file=/dev/null',
-    '--no-resolv',
-    '--no-hosts',
-    '--listen-address=127.0.0.1',
-    '--bind-interfaces',
-    `--port=${port}`,
-    `--pid-file=${join(dir, `${name}.pid`)}`,
-    ...extra,
-  ];
+  return [...isolatedDnsmasqArgs(port, join(dir, `${name}.pid`)), ...extra];
 }
 
 async function startDnsmasq(
@@ -246,41 +237,17 @@ async function startDnsmasq(
 function writeEipdnsConfig(dir: string, port: number, upstreamPort: number): string {
   writeFileSync(
     join(dir, 'inventory.json'),
-    JSON.stringify({
-      Addresses: [
-        {
-          PublicIp: '198.51.100.10',
-          AllocationId: 'eipalloc-0db00000000000001',
-          AssociationId: 'eipassoc-0db00000000000001',
-          Domain: 'vpc',
-          InstanceId: 'i-0db0000000000000a',
-          NetworkInterfaceId: 'eni-0db0000000000000a',
-          PrivateIpAddress: PRIVATE_IP,
-          Tags: [{ Key: 'Role', Value: 'db' }],
-        },
-      ],
-    }),
+    inventory([{ publicIp: '198.51.100.10', allocationId: 'eipalloc-0db00000000000001', privateIp: PRIVATE_IP, tags: { Role: 'db' } }]),
   );
   const file = join(dir, 'eipdns.yaml');
   writeFileSync(
     file,
-    `listen: ["127.0.0.1:${port}"]
-upstream:
-  servers: ["127.0.0.1:${upstreamPort}"]
-  timeout_ms: 1000
-ec2:
-  poll_interval_ms: 60000
-  inventory: inventory.json
-zones:
-  - name: internal
-    ttl: 5
-    records:
-      db: { elastic_ip: { tag: { Role: db } } }
-acl:
-  allow: ["127.0.0.0/8"]
-log:
-  level: warn
-`,
+    inventoryConfig({
+      listen: `127.0.0.1:${port}`,
+      upstream: upstreamPort,
+      timeoutMs: 1000,
+      records: ['db: { elastic_ip: { tag: { Role: db } } }'],
+    }),
   );
   return file;
 }

@@ -166,10 +166,9 @@ export async function startDnsmasq(binary: string, opts: DnsmasqOptions): Promis
   }
 }
 
-async function startDnsmasqOn(binary: string, port: number, opts: DnsmasqOptions): Promise<Dnsmasq> {
-  const dir = mkdtempSync(join(tmpdir(), 'eipdns-dnsmasq-'));
-  const logFile = join(dir, 'queries.log');
-  const args = [
+/** Flags every dnsmasq here runs with: foreground, no system config or hosts, loopback only. */
+export function isolatedDnsmasqArgs(port: number, pidFile: string): string[] {
+  return [
     '--keep-in-foreground',
     '--conf-file=/dev/null',
     '--no-resolv',
@@ -177,7 +176,15 @@ async function startDnsmasqOn(binary: string, port: number, opts: DnsmasqOptions
     '--listen-address=127.0.0.1',
     '--bind-interfaces',
     `--port=${port}`,
-    `--pid-file=${join(dir, 'dnsmasq.pid')}`,
+    `--pid-file=${pidFile}`,
+  ];
+}
+
+async function startDnsmasqOn(binary: string, port: number, opts: DnsmasqOptions): Promise<Dnsmasq> {
+  const dir = mkdtempSync(join(tmpdir(), 'eipdns-dnsmasq-'));
+  const logFile = join(dir, 'queries.log');
+  const args = [
+    ...isolatedDnsmasqArgs(port, join(dir, 'dnsmasq.pid')),
     ...(opts.logQueries ? ['--log-queries', `--log-facility=${logFile}`] : []),
     ...opts.args,
   ];
