@@ -107,6 +107,18 @@ describe('private zone', () => {
     expect((await query(srv.port, 'a.deep.internal')).addresses).toEqual(['10.0.1.10']);
   });
 
+  it('never lets a label containing a dot alias a configured name', async () => {
+    // One label "db.internal" followed by "internal": not db.internal.internal, not db.internal.
+    const label = Buffer.from('db.internal');
+    const qname = Buffer.concat([Buffer.from([label.length]), label, Buffer.from([8]), Buffer.from('internal'), Buffer.from([0])]);
+    const header = Buffer.from([0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    const bytes = Buffer.concat([header, qname, Buffer.from([0, 1, 0, 1])]);
+    const reply = (await sendUdp(srv.port, bytes))!;
+    expect(reply[3]! & 0x0f).toBe(3);
+    expect(reply.readUInt16BE(6)).toBe(0); // no answer records
+    expect(reply.subarray(12).equals(bytes.subarray(12))).toBe(true);
+  });
+
   it('answers SOA and NS at the apex', async () => {
     const soa = await query(srv.port, 'internal', 'SOA');
     expect(soa.rcode).toBe(0);
