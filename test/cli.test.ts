@@ -221,3 +221,29 @@ describe('eipdns serve (demo config, inventory file)', () => {
     expect(logged('shutting down')).toHaveLength(1);
   });
 });
+
+describe('the README quick start', () => {
+  it('`npm run demo` serves the demo on 127.0.0.1:5353', async () => {
+    const tools = requireTools('dig', 'npm');
+    // The exact command the README gives; it needs port 5353 free (CI: nothing else uses it).
+    const child = track(spawn(tools.npm, ['run', 'demo'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], detached: true }));
+    let output = '';
+    child.stdout!.setEncoding('utf8').on('data', (s: string) => (output += s));
+    child.stderr!.setEncoding('utf8').on('data', (s: string) => (output += s));
+    try {
+      const addresses = await waitFor('the demo to answer db.internal', async () => {
+        if (child.exitCode !== null) throw new Error(`npm run demo exited ${child.exitCode}:\n${output}`);
+        const r = await dig(tools.dig, 'dig', { port: 5353, name: 'db.internal' }).catch(() => undefined);
+        const a = r?.answer.filter((x) => x.type === 'A').map((x) => x.data) ?? [];
+        return a.length > 0 ? a : undefined;
+      });
+      expect(addresses).toEqual(['10.0.1.10']);
+      const cache = await dig(tools.dig, 'dig', { port: 5353, name: 'cache.internal' });
+      expect(cache.answer.map((x) => x.data)).toEqual(['10.0.1.11']);
+    } finally {
+      // npm runs node as its child: signal the whole process group.
+      process.kill(-child.pid!, 'SIGTERM');
+      await stopProcess(child);
+    }
+  });
+});
