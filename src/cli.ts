@@ -12,7 +12,8 @@ const USAGE = `eipdns — split-horizon DNS for AWS VPCs: private names from Ela
 associations, everything else forwarded only to the VPC resolver.
 
 Usage:
-  eipdns serve --config FILE      run the server (SIGHUP reloads FILE, SIGTERM stops)
+  eipdns serve --config FILE      run the server (SIGHUP reloads FILE, SIGUSR2 polls
+                                  EC2 at once, SIGTERM stops)
   eipdns check --config FILE      validate FILE; exit 0 if good, 2 with the problems
   eipdns claim NAME --config FILE [--force]
                                   associate NAME's Elastic IP with this instance
@@ -125,6 +126,12 @@ async function serve(initial: Config): Promise<number> {
   };
   process.on('SIGHUP', () => {
     reloading = reloading.then(reload);
+  });
+  // For failover scripts on this host: poll EC2 now instead of at the next
+  // tick. (SIGUSR1 belongs to Node's inspector.)
+  process.on('SIGUSR2', () => {
+    logger.info('poll requested (SIGUSR2)');
+    void running.discovery().pollNow();
   });
   return new Promise<number>((resolve) => {
     const stop = (signal: string): void => {

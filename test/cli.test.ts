@@ -213,6 +213,25 @@ describe('eipdns serve (demo config, inventory file)', () => {
     expect(await a('db.internal')).toEqual(['10.0.1.20']);
   });
 
+  it('polls at once on SIGUSR2 instead of waiting for the next tick', async () => {
+    // A one-minute poll interval: without the signal the move below would not
+    // be seen within waitFor's bound.
+    writeFileSync(config, readFileSync(config, 'utf8').replace(/poll_interval_ms: \d+/, 'poll_interval_ms: 60000'));
+    expect(readFileSync(config, 'utf8')).toContain('poll_interval_ms: 60000');
+    const before = logged('config reloaded').length;
+    child.kill('SIGHUP');
+    await waitFor('"config reloaded" in the log', () => (logged('config reloaded').length > before ? true : undefined));
+    await sleep(300); // let the new discovery's first poll finish before the edit
+    writeFileSync(inventoryFile, readFileSync(inventoryFile, 'utf8').replace('"10.0.1.20"', '"10.0.1.30"'));
+    child.kill('SIGUSR2');
+    const moved = await waitFor('db.internal to move to 10.0.1.30', async () => {
+      const ips = await a('db.internal');
+      return ips[0] === '10.0.1.30' ? ips : undefined;
+    }, 5_000);
+    expect(moved).toEqual(['10.0.1.30']);
+    expect(logged('poll requested')).toHaveLength(1);
+  });
+
   it('exits 0 on SIGTERM', async () => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     child.kill('SIGTERM');
