@@ -16,7 +16,7 @@ afterEach(async () => {
 
 const INVENTORY = inventory([
   { publicIp: '198.51.100.10', allocationId: 'eipalloc-0db00000000000001', privateIp: '10.0.1.10', tags: { Role: 'db' } },
-  { publicIp: '198.51.100.11', allocationId: 'eipalloc-0cache0000000000001', privateIp: '10.0.1.11', tags: { Role: 'cache' } },
+  { publicIp: '198.51.100.11', allocationId: 'eipalloc-0cace000000000001', privateIp: '10.0.1.11', tags: { Role: 'cache' } },
 ]);
 
 function yaml(opts: { records: string[]; allow?: string; listen?: string; upstreamPort: number }): string {

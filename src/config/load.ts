@@ -77,12 +77,10 @@ const MAX_TIMER_MS = 2_147_483_647;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const SOURCE_KINDS = ['elastic_ip', 'instances', 'network_interface', 'a'] as const;
 
-// AWS ids are "prefix-" plus 8 or 17 hex digits. The check is looser than
-// that (any lower-case alphanumerics) because the demo inventory uses
-// readable fake ids like "eipalloc-0cache0000000000001"; it still catches
-// the usual mistakes: a missing prefix, a pasted ARN, a public IP.
-const ALLOCATION_ID = /^eipalloc-[0-9a-z]{8,32}$/;
-const ENI_ID = /^eni-[0-9a-z]{8,32}$/;
+// AWS ids are "prefix-" plus 8 (older resources) or 17 hex digits; checking
+// the form catches a missing prefix, a pasted ARN or public IP, and typos.
+const ALLOCATION_ID = /^eipalloc-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
+const ENI_ID = /^eni-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
 const REGION = /^[a-z]{2}(-[a-z]+)+-[0-9]+$/;
 
 // ---- entry points ----------------------------------------------------------

@@ -254,6 +254,14 @@ describe('record sources', () => {
       42,
       '"203.0.113.25" is not an id like "eipalloc-0123456789abcdef0"',
     ]);
+    // AWS ids are 8 or 17 hex digits: a typo'd letter or a digit too many is caught.
+    for (const bad of ['eipalloc-0123456789abcdefg', 'eipalloc-0123456789abcdef01', 'eipalloc-db1']) {
+      expect(only(yaml(...record(`{ elastic_ip: { allocation_id: ${bad} } }`)))[3]).toBe(`"${bad}" is not an id like "eipalloc-0123456789abcdef0"`);
+    }
+    expect(parseConfig(yaml(...record('{ elastic_ip: { allocation_id: eipalloc-1a2b3c4d } }')), '/etc/eipdns/test.yaml').zones[0]!.records[0]!.source).toEqual({
+      kind: 'elastic_ip',
+      selector: { allocationId: 'eipalloc-1a2b3c4d' },
+    });
   });
 
   it('requires instances to have a tag', () => {

@@ -28,7 +28,7 @@ describe('shipped configs', () => {
           { fqdn: 'db.internal', source: { kind: 'elastic_ip', selector: { tag: { Role: 'db' } } } },
           {
             fqdn: 'cache.internal',
-            source: { kind: 'elastic_ip', selector: { allocationId: 'eipalloc-0cache0000000000001' } },
+            source: { kind: 'elastic_ip', selector: { allocationId: 'eipalloc-0cace000000000001' } },
           },
           { fqdn: 'queue.internal', source: { kind: 'elastic_ip', selector: { publicIp: '203.0.113.25' } } },
         ],

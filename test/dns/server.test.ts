@@ -17,8 +17,8 @@ const many = Array.from({ length: 40 }, (_, i) => ({
 
 const INVENTORY = inventory([
   { publicIp: '198.51.100.10', allocationId: 'eipalloc-0db00000000000001', privateIp: '10.0.1.10', tags: { Role: 'db' } },
-  { publicIp: '198.51.100.11', allocationId: 'eipalloc-0cache0000000000001', privateIp: '10.0.1.11', tags: { Role: 'cache' } },
-  { publicIp: '203.0.113.25', allocationId: 'eipalloc-0queue0000000000001', tags: { Role: 'queue' } },
+  { publicIp: '198.51.100.11', allocationId: 'eipalloc-0cace000000000001', privateIp: '10.0.1.11', tags: { Role: 'cache' } },
+  { publicIp: '203.0.113.25', allocationId: 'eipalloc-0beef000000000001', tags: { Role: 'queue' } },
   { publicIp: '198.51.100.20', allocationId: 'eipalloc-0aa00000000000001', privateIp: '10.0.3.2', tags: { Role: 'pair' } },
   { publicIp: '198.51.100.21', allocationId: 'eipalloc-0aa00000000000002', privateIp: '10.0.3.1', tags: { Role: 'pair' } },
   ...many,
@@ -29,7 +29,7 @@ function configYaml(upstreamPort: number): string {
     upstream: upstreamPort,
     records: [
       'db:    { elastic_ip: { tag: { Role: db } } }',
-      'cache: { elastic_ip: { allocation_id: eipalloc-0cache0000000000001 } }',
+      'cache: { elastic_ip: { allocation_id: eipalloc-0cace000000000001 } }',
       'queue: { elastic_ip: { public_ip: 203.0.113.25 } }',
       'pair:  { elastic_ip: { tag: { Role: pair } } }',
       'web:   { elastic_ip: { tag: { Role: web } } }',

@@ -16,7 +16,7 @@ const DEMO = new URL('../../config/demo-inventory.json', import.meta.url);
 // The records of config/demo.yaml.
 const DEMO_RECORDS: Array<readonly [string, RecordSource]> = [
   ['db', { kind: 'elastic_ip', selector: { tag: { Role: 'db' } } }],
-  ['cache', { kind: 'elastic_ip', selector: { allocationId: 'eipalloc-0cache0000000000001' } }],
+  ['cache', { kind: 'elastic_ip', selector: { allocationId: 'eipalloc-0cace000000000001' } }],
   ['queue', { kind: 'elastic_ip', selector: { publicIp: '203.0.113.25' } }],
 ];
 

@@ -11,7 +11,7 @@ const MANY = 100;
 
 const INVENTORY = inventory([
   { publicIp: '198.51.100.10', allocationId: 'eipalloc-0db00000000000001', privateIp: '10.0.1.10', tags: { Role: 'db' } },
-  { publicIp: '198.51.100.11', allocationId: 'eipalloc-0cache0000000000001', privateIp: '10.0.1.11', tags: { Role: 'cache' } },
+  { publicIp: '198.51.100.11', allocationId: 'eipalloc-0cace000000000001', privateIp: '10.0.1.11', tags: { Role: 'cache' } },
   ...Array.from({ length: MANY }, (_, i) => ({
     publicIp: `198.51.${100 + Math.floor(i / 200)}.${20 + (i % 200)}`,
     allocationId: `eipalloc-0e${i.toString(16).padStart(15, '0')}`,
@@ -33,7 +33,7 @@ beforeAll(async () => {
       timeoutMs: 1000,
       records: [
         'db:    { elastic_ip: { tag: { Role: db } } }',
-        'cache: { elastic_ip: { allocation_id: eipalloc-0cache0000000000001 } }',
+        'cache: { elastic_ip: { allocation_id: eipalloc-0cace000000000001 } }',
         'many:  { elastic_ip: { tag: { Role: many } } }',
       ],
     }),

@@ -13,14 +13,14 @@ import { dig, requireTools, startDnsmasq, waitFor, type Dnsmasq } from './tools.
 const inventoryWithDbAt = (dbIp: string): string =>
   inventory([
     { publicIp: '198.51.100.10', allocationId: 'eipalloc-0db00000000000001', privateIp: dbIp, tags: { Role: 'db' } },
-    { publicIp: '198.51.100.11', allocationId: 'eipalloc-0cache0000000000001', privateIp: '10.0.1.11', tags: { Role: 'cache' } },
+    { publicIp: '198.51.100.11', allocationId: 'eipalloc-0cace000000000001', privateIp: '10.0.1.11', tags: { Role: 'cache' } },
   ]);
 
 const configYaml = (upstreamPort: number): string =>
   inventoryConfig({
     upstream: upstreamPort,
     timeoutMs: 1000,
-    records: ['db:    { elastic_ip: { tag: { Role: db } } }', 'cache: { elastic_ip: { allocation_id: eipalloc-0cache0000000000001 } }'],
+    records: ['db:    { elastic_ip: { tag: { Role: db } } }', 'cache: { elastic_ip: { allocation_id: eipalloc-0cace000000000001 } }'],
   });
 
 let tools: Record<'dig' | 'dnsmasq', string>;

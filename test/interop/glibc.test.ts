@@ -27,7 +27,7 @@ beforeAll(async () => {
     join(dir, 'inventory.json'),
     inventory([
       { publicIp: '198.51.100.10', allocationId: 'eipalloc-0db00000000000001', privateIp: '10.0.1.10', tags: { Role: 'db' } },
-      { publicIp: '198.51.100.11', allocationId: 'eipalloc-0cache0000000000001', privateIp: '10.0.1.11', tags: { Role: 'cache' } },
+      { publicIp: '198.51.100.11', allocationId: 'eipalloc-0cace000000000001', privateIp: '10.0.1.11', tags: { Role: 'cache' } },
     ]),
   );
   writeFileSync(
@@ -37,7 +37,7 @@ beforeAll(async () => {
       upstream: '127.0.0.1:5354', // nothing listens there inside the namespace
       timeoutMs: 500,
       allow: ['127.0.0.0/8', '::1/128'],
-      records: ['db:    { elastic_ip: { tag: { Role: db } } }', 'cache: { elastic_ip: { allocation_id: eipalloc-0cache0000000000001 } }'],
+      records: ['db:    { elastic_ip: { tag: { Role: db } } }', 'cache: { elastic_ip: { allocation_id: eipalloc-0cace000000000001 } }'],
     }),
   );
   raw = await run(tools.unshare, ['--net', '--mount', tools.bash, join(here, 'netns-getent.sh'), dir], 30_000);
