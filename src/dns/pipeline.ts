@@ -2,7 +2,7 @@
 // encode. Everything here reads the current state synchronously; only the
 // forward leg awaits, and it awaits the upstream resolver, never EC2.
 
-import type { ZoneAnswers } from '../zone/answers.js';
+import type { Template, ZoneAnswers } from '../zone/answers.js';
 import type { Admit } from './admit.js';
 import { headerOnlyReply, relayUpstreamReply, replyFromTemplate, type Transport } from './encode.js';
 import { CLASS_ANY, CLASS_IN, RCODE, TYPE, parseQuery, type Query } from './message.js';
@@ -27,33 +27,17 @@ export interface PipelineState {
 
 export type Reply = Buffer | null;
 
-export interface PipelineCounters {
-  queries: number;
-  dropped: number;
-  formerr: number;
-  refused: number;
-  answered: number;
-  forwarded: number;
-  servfail: number;
-}
-
 export class Pipeline {
-  readonly counters: PipelineCounters = { queries: 0, dropped: 0, formerr: 0, refused: 0, answered: 0, forwarded: 0, servfail: 0 };
   private rotation = 0;
 
   constructor(public state: PipelineState) {}
 
   /** Returns the reply bytes, a promise of them, or null to send nothing. */
   handle(msg: Buffer, client: Client): Reply | Promise<Reply> {
-    this.counters.queries++;
     const parsed = parseQuery(msg);
-    if (parsed.kind === 'drop') {
-      this.counters.dropped++;
-      return null;
-    }
+    if (parsed.kind === 'drop') return null;
     const state = this.state;
     if (parsed.kind === 'error') {
-      if (parsed.rcode === RCODE.FORMERR) this.counters.formerr++;
       return headerOnlyReply(msg, {
         id: parsed.id,
         queryFlags: parsed.flags,
@@ -64,10 +48,7 @@ export class Pipeline {
       });
     }
     const q = parsed.query;
-    if (!state.admit(client.address)) {
-      this.counters.refused++;
-      return this.headerOnly(msg, q, RCODE.REFUSED);
-    }
+    if (!state.admit(client.address)) return this.headerOnly(msg, q, RCODE.REFUSED);
 
     const zone = state.zones.zoneOf(q.name);
     if (zone !== undefined) {
@@ -80,18 +61,13 @@ export class Pipeline {
       return this.fromTemplate(state.zones.answerReverse(q.name), msg, q, client.transport);
     }
 
-    this.counters.forwarded++;
     return state.forwarder.resolve(msg, client.transport === 'tcp').then(
       (reply) => relayUpstreamReply(reply, msg, q, client.transport),
-      () => {
-        this.counters.servfail++;
-        return this.headerOnly(msg, q, RCODE.SERVFAIL);
-      },
+      () => this.headerOnly(msg, q, RCODE.SERVFAIL),
     );
   }
 
-  private fromTemplate(t: { bytes: Buffer; rotate?: { start: number; count: number; size: number } }, msg: Buffer, q: Query, transport: Transport): Buffer {
-    this.counters.answered++;
+  private fromTemplate(t: Template, msg: Buffer, q: Query, transport: Transport): Buffer {
     // A name with an escaped label ("." or "\" inside a label) was encoded
     // from its escaped text, so its cached question is longer than the
     // client's: such names get the bare rcode. (No configured name has one.)
@@ -106,13 +82,12 @@ export class Pipeline {
   }
 
   private headerOnly(msg: Buffer, q: Query, rcode: number, aa = false): Buffer {
-    if (rcode === RCODE.SERVFAIL) this.counters.servfail++;
     return headerOnlyReply(msg, { id: q.id, queryFlags: q.flags, rcode, questionEnd: q.questionEnd, edns: q.edns, ra: true, aa });
   }
 }
 
 /** Round-robin: the k-th reply starts its A records at record k mod count. */
-function rotateRecords(out: Buffer, template: Buffer, r: { start: number; count: number; size: number }, k: number): void {
+function rotateRecords(out: Buffer, template: Buffer, r: NonNullable<Template['rotate']>, k: number): void {
   const shift = k % r.count;
   if (shift === 0) return;
   const head = (r.count - shift) * r.size;
