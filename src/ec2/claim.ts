@@ -43,6 +43,9 @@ const IMDS_ENDPOINTS: Readonly<Record<string, string>> = {
 };
 /** IMDS answers in milliseconds on EC2; anywhere else nothing answers at all. */
 const IMDS_TIMEOUT_MS = 1_000;
+const IMDS_ATTEMPTS = 3;
+/** Doubles per retry: 0.5 s, then 1 s. */
+const IMDS_RETRY_DELAY_MS = 500;
 const IMDS_TOKEN_TTL_SECONDS = '21600';
 
 /**
@@ -381,35 +384,45 @@ async function imdsGet(base: URL, path: string, token: string): Promise<string> 
   return value;
 }
 
+/**
+ * One IMDS request, tried IMDS_ATTEMPTS times when the service is unreachable,
+ * silent or answers 5xx: a `@reboot` run can start before the instance's
+ * network is fully up. A 4xx is an answer, not an outage, and is not retried.
+ */
 async function imdsRequest(base: URL, method: string, path: string, headers: Record<string, string>): Promise<string> {
   const url = new URL(path, base);
-  try {
-    const res = await fetch(url, { method, headers, redirect: 'error', signal: AbortSignal.timeout(IMDS_TIMEOUT_MS) });
-    const body = (await res.text()).trim();
-    if (!res.ok) {
-      throw new ClaimError(
-        EXIT_FAILURE,
-        `instance metadata service at ${base.origin} answered HTTP ${res.status} to ${method} ${path}` +
-          (res.status === 401 ? ' (session token refused)' : ''),
-      );
+  let problem = '';
+  let timedOut = false;
+  for (let attempt = 1; attempt <= IMDS_ATTEMPTS; attempt++) {
+    if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, IMDS_RETRY_DELAY_MS * (attempt - 1)));
+    try {
+      const res = await fetch(url, { method, headers, redirect: 'error', signal: AbortSignal.timeout(IMDS_TIMEOUT_MS) });
+      const body = (await res.text()).trim();
+      if (res.ok) return body;
+      if (res.status < 500) {
+        throw new ClaimError(
+          EXIT_FAILURE,
+          `instance metadata service at ${base.origin} answered HTTP ${res.status} to ${method} ${path}` +
+            (res.status === 401 ? ' (session token refused)' : ''),
+        );
+      }
+      problem = `HTTP ${res.status}`;
+      timedOut = false;
+    } catch (err) {
+      if (err instanceof ClaimError) throw err;
+      timedOut = err instanceof Error && err.name === 'TimeoutError';
+      problem = timedOut ? `no answer within ${IMDS_TIMEOUT_MS} ms` : networkReason(err);
     }
-    return body;
-  } catch (err) {
-    if (err instanceof ClaimError) throw err;
-    const timedOut = err instanceof Error && err.name === 'TimeoutError';
-    const reason = timedOut ? `no answer within ${IMDS_TIMEOUT_MS} ms` : networkReason(err);
-    // The token PUT is the one request a container's extra hop breaks: its
-    // reply is sent with the instance's hop limit, 1 by default.
-    const hint =
-      timedOut && method === 'PUT'
-        ? '; in a container, the instance metadata PUT response hop limit must be at least 2'
-        : '';
-    throw new ClaimError(
-      EXIT_FAILURE,
-      `cannot reach the instance metadata service at ${base.origin} (${method} ${path}: ${reason}): ` +
-        `not on EC2? set AWS_EC2_METADATA_SERVICE_ENDPOINT to its base URL${hint}`,
-    );
   }
+  // The token PUT is the one request a container's extra hop breaks: its
+  // reply is sent with the instance's hop limit, 1 by default.
+  const hint =
+    timedOut && method === 'PUT' ? '; in a container, the instance metadata PUT response hop limit must be at least 2' : '';
+  throw new ClaimError(
+    EXIT_FAILURE,
+    `cannot reach the instance metadata service at ${base.origin} (${method} ${path}: ${problem}, ${IMDS_ATTEMPTS} attempts): ` +
+      `not on EC2? set AWS_EC2_METADATA_SERVICE_ENDPOINT to its base URL${hint}`,
+  );
 }
 
 /** fetch() reports every socket failure as "fetch failed"; the cause has the useful code. */

@@ -537,18 +537,31 @@ describe('claim: instance metadata', () => {
     expect(fake.calls).toEqual([]);
   });
 
-  it('gives up on a silent IMDS within about a second, hinting at the hop limit', async () => {
+  it('gives up on a silent IMDS after three attempts, hinting at the hop limit', async () => {
     const silent = await startFakeImds({ instanceId: ME, hangTokenRequests: true });
     try {
-      const started = performance.now();
       const r = await run('db.internal', { imdsEndpoint: silent.url });
-      expect(performance.now() - started).toBeLessThan(3_000);
       expect(r.code).toBe(1);
-      expect(r.err).toContain('(PUT /latest/api/token: no answer within 1000 ms)');
+      expect(r.err).toContain('(PUT /latest/api/token: no answer within 1000 ms, 3 attempts)');
+      expect(silent.requestsFor('/latest/api/token')).toHaveLength(3);
       expect(r.err).toContain('PUT response hop limit must be at least 2');
       expect(fake.calls).toEqual([]);
     } finally {
       await silent.close();
+    }
+  });
+
+  it('retries an IMDS that is not ready yet (503) and then claims', async () => {
+    fake.addAddress({ allocationId: ALLOC, publicIp: '198.51.100.10', tags: { Role: 'db' } });
+    const booting = await startFakeImds({ instanceId: ME, unavailableFirst: 2 });
+    try {
+      const r = await run('db.internal', { imdsEndpoint: booting.url });
+      expect(r.err).toBe('');
+      expect(r.code).toBe(0);
+      expect(booting.requests.map((q) => q.status)).toEqual([503, 503, 200, 200]);
+      expect(fake.addresses.get(ALLOC)!.association?.instanceId).toBe(ME);
+    } finally {
+      await booting.close();
     }
   });
 

@@ -23,6 +23,8 @@ export interface FakeImdsOptions {
    * PUT response hop limit is 1 and the reply dies one hop short.
    */
   readonly hangTokenRequests?: boolean;
+  /** Answer the first N requests with 503, as an instance still booting might. */
+  readonly unavailableFirst?: number;
 }
 
 export interface ImdsRequest {
@@ -80,6 +82,7 @@ export class FakeImds {
     // Drain the body so keep-alive connections stay usable.
     req.resume();
     req.on('end', () => {
+      if (this.requests.length < (this.options.unavailableFirst ?? 0)) return reply(res, record, 503, '');
       if (path === TOKEN_PATH) {
         if (method !== 'PUT') return reply(res, record, 405, '');
         if (this.options.hangTokenRequests === true) return record(undefined);
