@@ -19,12 +19,12 @@ describe('createEc2Client', () => {
     const client = createEc2Client({ region: 'us-east-1', endpoint: fake.url, credentials: TEST_CREDENTIALS, requestTimeoutMs: 200 });
     try {
       fake.inject({ fault: 'hang' });
-      const started = performance.now();
+      // The fake never answers: only the handler's timeout can settle this
+      // (otherwise the test's own timeout fails it).
       const err: unknown = await client.send(new DescribeAddressesCommand({})).then(
         () => undefined,
         (e: unknown) => e,
       );
-      expect(performance.now() - started).toBeLessThan(1_500);
       expect(describeError(err).code).toBe('TimeoutError');
       // Two attempts of ~100 ms each: the default is a small retry budget.
       expect(fake.calls.map((c) => c.attempt)).toEqual(['attempt=1; max=2', 'attempt=2; max=2']);

@@ -309,12 +309,9 @@ describe('failures', () => {
     await d.pollNow();
     const good = d.current();
 
+    // The fake never answers a hung call: only the deadline can settle the poll.
     fake.inject({ fault: 'hang' });
-    const started = performance.now();
     await d.pollNow();
-    const elapsed = performance.now() - started;
-    expect(elapsed).toBeGreaterThanOrEqual(250);
-    expect(elapsed).toBeLessThan(2_000);
     expect(d.current().records).toBe(good.records);
     expect(d.current().stale).toBe(true);
     // The per-attempt timeout (half the budget) let the SDK retry once inside the deadline.
@@ -335,9 +332,7 @@ describe('failures', () => {
     const before = d.current().records;
     fake.inject({ fault: 'hang', action: 'DescribeInstances' });
     fake.associate('eipalloc-cache', { instanceId: 'i-spare' });
-    const started = performance.now();
-    await d.pollNow();
-    expect(performance.now() - started).toBeLessThan(2_000);
+    await d.pollNow(); // settles only through the deadline
     expect(d.current().records).toBe(before);
   });
 });
@@ -489,11 +484,11 @@ describe('timer', () => {
 
   it('stop() aborts a hung poll at once', async () => {
     fake.inject({ fault: 'hang' });
-    const d = createDiscovery(makeConfig(EIP_ONLY, { requestTimeoutMs: 10_000 }), silentLogger, { client });
+    // A deadline far beyond the test's timeout: only stop()'s abort can end this poll.
+    const d = createDiscovery(makeConfig(EIP_ONLY, { requestTimeoutMs: 600_000 }), silentLogger, { client });
     d.start();
     await vi.waitFor(() => expect(fake.calls.length).toBe(1), { timeout: 2_000, interval: 5 });
-    const started = performance.now();
     await d.stop();
-    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(fake.calls).toHaveLength(1);
   });
 });
