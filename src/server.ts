@@ -42,8 +42,12 @@ export interface EipdnsServer {
 export async function startServer(initial: Config, options: ServerOptions): Promise<EipdnsServer> {
   const { logger } = options;
   let config = initial;
-  let upstream: Upstream = createUpstream({ servers: config.upstream.servers, timeoutMs: config.upstream.timeoutMs, logger });
-  let discovery: Discovery = createDiscovery(config, logger, { client: options.ec2Client, now: options.now });
+  const upstreamFor = (cfg: Config): Upstream =>
+    createUpstream({ servers: cfg.upstream.servers, timeoutMs: cfg.upstream.timeoutMs, logger });
+  const discoveryFor = (cfg: Config, seed?: Snapshot): Discovery =>
+    createDiscovery(cfg, logger, { client: options.ec2Client, now: options.now, seed });
+  let upstream = upstreamFor(config);
+  let discovery = discoveryFor(config);
 
   const zonesFor = (cfg: Config, snapshot: Snapshot): ZoneAnswers => {
     const zones = new ZoneAnswers(cfg.zones, snapshot, cfg.upstream.servers.length > 0);
@@ -92,13 +96,11 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
       const discoveryChanged = !isDeepStrictEqual(next.ec2, config.ec2) || !isDeepStrictEqual(next.zones, config.zones);
       // Build everything new before touching the running state, so a failure
       // part way leaves the old config serving.
-      const nextUpstream = upstreamChanged
-        ? createUpstream({ servers: next.upstream.servers, timeoutMs: next.upstream.timeoutMs, logger })
-        : upstream;
+      const nextUpstream = upstreamChanged ? upstreamFor(next) : upstream;
       let nextDiscovery = discovery;
       try {
         if (discoveryChanged) {
-          nextDiscovery = createDiscovery(next, logger, { client: options.ec2Client, now: options.now, seed: discovery.current() });
+          nextDiscovery = discoveryFor(next, discovery.current());
         }
         const state: PipelineState = {
           zones: zonesFor(next, nextDiscovery.current()),

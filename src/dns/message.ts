@@ -210,7 +210,3 @@ function skipName(msg: Buffer, start: number): number {
     offset += len + 1;
   }
 }
-
-export function isResponse(msg: Buffer): boolean {
-  return msg.length >= 3 && (msg[2]! & 0x80) !== 0;
-}

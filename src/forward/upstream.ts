@@ -17,7 +17,8 @@ import { performance } from 'node:perf_hooks';
 import type { HostPort } from '../config/types.js';
 import type { Logger } from '../log.js';
 import { UpstreamError, type UpstreamErrorCode } from './errors.js';
-import { FLAG_QR, FLAG_TC, HEADER_SIZE, questionEnd, sameQuestion } from './wire.js';
+import { HEADER_SIZE } from '../dns/message.js';
+import { FLAG_QR, FLAG_TC, questionEnd, sameQuestion } from './wire.js';
 
 export interface UpstreamOptions {
   /**

@@ -4,7 +4,8 @@
 // length without a bounds check: an upstream question is compared byte for
 // byte against the one we sent, never decoded.
 
-export const HEADER_SIZE = 12;
+import { HEADER_SIZE } from '../dns/message.js';
+
 /** RFC 1035 §3.1: a name is at most 255 octets on the wire. */
 const MAX_NAME_WIRE = 255;
 

@@ -24,9 +24,3 @@ export interface SnapshotSource {
   /** Called after every swap; used to re-encode cached answers off the hot path. */
   onChange(listener: (next: Snapshot, previous: Snapshot) => void): () => void;
 }
-
-export const EMPTY_SNAPSHOT: Snapshot = Object.freeze({
-  generation: 0,
-  fetchedAt: 0,
-  records: new Map<string, readonly string[]>(),
-});
