@@ -9,7 +9,7 @@ import { dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { isAtOrBelow, parseRecordLabel, parseZoneName } from './dns-name.js';
 import { parseCidr, parseHostPort, reachesListener, type HostPortRules } from './net.js';
-import type { Config, ElasticIpSelector, HostPort, RecordSource } from './types.js';
+import type { CacheConfig, Config, ElasticIpSelector, HostPort, RecordSource, SoaTimers } from './types.js';
 import {
   entriesOf,
   exactlyOne,
@@ -70,6 +70,26 @@ export const DEFAULT_ACL: readonly string[] = Object.freeze([
   '192.168.0.0/16',
 ]);
 export const DEFAULT_LOG_LEVEL = 'info';
+/** Under the VPC resolver's 1024 packets/s per ENI, with room for the host's other traffic. */
+export const DEFAULT_MAX_QPS = 900;
+export const DEFAULT_MAX_IN_FLIGHT = 10_000;
+export const DEFAULT_CACHE: CacheConfig = Object.freeze({
+  enabled: true,
+  maxEntries: 10_000,
+  maxBytes: 16 * 1024 * 1024,
+  minTtl: 0,
+  maxTtl: 86_400,
+  maxNegativeTtl: 3600,
+  failureTtl: 5,
+  prefetch: true,
+  stale: Object.freeze({ enabled: true, maxAge: 86_400, clientTimeoutMs: 1800, ttl: 30 }),
+});
+/**
+ * NOTIFY carries changes at once; refresh is the backstop. Expire matches the
+ * default max_stale_ms: a secondary cut off from every primary stops
+ * answering when a primary would.
+ */
+export const DEFAULT_SOA: SoaTimers = Object.freeze({ refresh: 60, retry: 10, expire: 3600 });
 
 // Node timers overflow above 2^31-1 ms and fire after 1 ms instead, which
 // would turn a long interval into a busy loop.
@@ -156,7 +176,14 @@ function readConfig(r: Reader, file: string): Config | undefined {
   return {
     file,
     listen: listen.map((e) => e.address),
-    upstream: { servers: upstream.servers.map((e) => e.address), timeoutMs: upstream.timeoutMs },
+    upstream: {
+      servers: upstream.servers.map((e) => e.address),
+      timeoutMs: upstream.timeoutMs,
+      maxQps: DEFAULT_MAX_QPS,
+      maxInFlight: DEFAULT_MAX_IN_FLIGHT,
+      rewriteElasticIps: true,
+    },
+    cache: DEFAULT_CACHE,
     ec2,
     zones: zones.zones,
     acl,
@@ -373,6 +400,7 @@ function readZones(r: Reader, v: Value | undefined): { zones: Config['zones']; d
     name: z.name ?? '',
     ttl: z.ttl,
     records: z.records.map((rec) => ({ fqdn: rec.fqdn, source: rec.source! })),
+    soa: DEFAULT_SOA,
   }));
   return { zones, drafts };
 }

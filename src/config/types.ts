@@ -30,11 +30,85 @@ export interface RecordConfig {
   readonly source: RecordSource;
 }
 
+/**
+ * A TSIG key (RFC 8945). The secret is read from `secret_file` when the config
+ * is loaded (bare base64, or the key clause tsig-keygen / keymgr print), so a
+ * missing or malformed secret is a config error with a line number.
+ */
+export interface TsigKeyConfig {
+  /** Key name, lower case, no trailing dot ("transfer-key"). */
+  readonly name: string;
+  readonly algorithm: 'hmac-sha256' | 'hmac-sha384' | 'hmac-sha512' | 'hmac-sha1';
+  /** Absolute path the secret was read from (for messages). */
+  readonly secretFile: string;
+  /** The secret, base64 (a string so the config can stay deep-frozen). */
+  readonly secret: string;
+}
+
+/** Serving this zone to secondaries (AXFR/IXFR out, NOTIFY). */
+export interface ZoneTransferConfig {
+  /** Normalised CIDRs allowed to transfer the zone. */
+  readonly allow: readonly string[];
+  /** Secondaries told of every change (RFC 1996). */
+  readonly notify: readonly HostPort[];
+}
+
+/** SOA timers (seconds) this zone publishes; secondaries obey them. */
+export interface SoaTimers {
+  readonly refresh: number;
+  readonly retry: number;
+  readonly expire: number;
+}
+
 export interface ZoneConfig {
   /** Lower case, no trailing dot: "internal". */
   readonly name: string;
   readonly ttl: number;
+  /** Empty for a secondary zone (its data comes from `primaries`). */
   readonly records: readonly RecordConfig[];
+  /** Set for a secondary zone: fetched by AXFR/IXFR from these, in order. */
+  readonly primaries?: readonly HostPort[];
+  /** Set when this zone may be transferred out. */
+  readonly transfer?: ZoneTransferConfig;
+  /** Signs and verifies transfers and NOTIFYs for this zone, both ways. */
+  readonly tsig?: TsigKeyConfig;
+  readonly soa: SoaTimers;
+}
+
+/** Forwarded-answer cache (src/cache). */
+export interface CacheConfig {
+  readonly enabled: boolean;
+  /** Bounds: whichever is reached first evicts the least recently used entry. */
+  readonly maxEntries: number;
+  readonly maxBytes: number;
+  /** Positive answers live for their smallest TTL clamped to [minTtl, maxTtl] (seconds). */
+  readonly minTtl: number;
+  readonly maxTtl: number;
+  /** RFC 2308 negative answers: min(SOA TTL, SOA MINIMUM), capped by this (seconds). */
+  readonly maxNegativeTtl: number;
+  /** RFC 9520: how long an upstream failure (SERVFAIL, every server silent) is remembered (seconds). */
+  readonly failureTtl: number;
+  /** Refresh an entry in the background when a hit lands in the last 10 % of its TTL. */
+  readonly prefetch: boolean;
+  /** RFC 8767 serve-stale. */
+  readonly stale: {
+    readonly enabled: boolean;
+    /** How long an expired entry is kept for serving stale (seconds). */
+    readonly maxAge: number;
+    /** Client response timer: past it, a stale answer goes out while the refresh continues. */
+    readonly clientTimeoutMs: number;
+    /** TTL of a stale answer (RFC 8767 suggests 30 s). */
+    readonly ttl: number;
+  };
+}
+
+/** The admin HTTP listener (src/admin); absent from Config when off. */
+export interface AdminConfig {
+  readonly listen: HostPort;
+  /** Normalised CIDRs that may use the admin port at all. */
+  readonly allow: readonly string[];
+  /** POST /refresh polls EC2 at once (like SIGUSR2). */
+  readonly allowRefresh: boolean;
 }
 
 export interface Config {
@@ -44,7 +118,17 @@ export interface Config {
   readonly upstream: {
     readonly servers: readonly HostPort[];
     readonly timeoutMs: number;
+    /**
+     * Datagrams per second sent to the upstream set as a whole (first tries,
+     * retries, prefetches, refreshes): the VPC resolver drops past 1024/s per ENI.
+     */
+    readonly maxQps: number;
+    /** Outstanding upstream queries; past it a query fails at once. */
+    readonly maxInFlight: number;
+    /** Answer the current private IP for public IPs of this account's associated Elastic IPs. */
+    readonly rewriteElasticIps: boolean;
   };
+  readonly cache: CacheConfig;
   readonly ec2: {
     readonly region?: string;
     readonly endpoint?: string;
@@ -58,5 +142,6 @@ export interface Config {
   };
   readonly zones: readonly ZoneConfig[];
   readonly acl: { readonly allow: readonly string[] };
+  readonly admin?: AdminConfig;
   readonly log: { readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
 }

@@ -3,6 +3,7 @@
 
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { pino } from 'pino';
+import { DEFAULT_CACHE, DEFAULT_SOA } from '../../src/config/load.js';
 import type { Config, RecordSource } from '../../src/config/types.js';
 import { createEc2Client } from '../../src/ec2/client.js';
 import type { Logger } from '../../src/log.js';
@@ -17,7 +18,8 @@ export function makeConfig(
   return {
     file: '/test/eipdns.yaml',
     listen: [{ host: '127.0.0.1', port: 0 }],
-    upstream: { servers: [], timeoutMs: 1000 },
+    upstream: { servers: [], timeoutMs: 1000, maxQps: 900, maxInFlight: 10_000, rewriteElasticIps: false },
+    cache: DEFAULT_CACHE,
     ec2: {
       region: 'us-east-1',
       pollIntervalMs: 60_000,
@@ -30,6 +32,7 @@ export function makeConfig(
         name: 'internal',
         ttl: 5,
         records: records.map(([name, source]) => ({ fqdn: `${name}.internal`, source })),
+        soa: DEFAULT_SOA,
       },
     ],
     acl: { allow: ['127.0.0.0/8'] },
