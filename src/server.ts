@@ -43,7 +43,12 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
   const { logger } = options;
   let config = initial;
   const upstreamFor = (cfg: Config): Upstream =>
-    createUpstream({ servers: cfg.upstream.servers, timeoutMs: cfg.upstream.timeoutMs, logger });
+    createUpstream({
+      servers: cfg.upstream.servers,
+      timeoutMs: cfg.upstream.timeoutMs,
+      maxInFlight: cfg.upstream.maxInFlight,
+      logger,
+    });
   const discoveryFor = (cfg: Config, seed?: Snapshot): Discovery =>
     createDiscovery(cfg, logger, { client: options.ec2Client, now: options.now, seed });
   let upstream = upstreamFor(config);

@@ -1,21 +1,20 @@
 // The query path: parse → admit → answer from a private zone, or forward →
 // encode. Everything here reads the current state synchronously; only the
-// forward leg awaits, and it awaits the upstream resolver, never EC2.
+// forward leg may await, and it awaits the upstream resolver, never EC2.
 
+import type { Forwarder, ForwardRequest } from '../forward/forwarder.js';
+import { CLASS, RCODE, TYPE } from '../wire/codes.js';
+import { AA, headerRcode } from '../wire/header.js';
+import { parseQuery, type Query } from '../wire/query.js';
+import { fitUdp, headerOnlyReply, replyFromTemplate, type Transport } from '../wire/reply.js';
 import type { Template, ZoneAnswers } from '../zone/answers.js';
 import type { Admit } from './admit.js';
-import { headerOnlyReply, relayUpstreamReply, replyFromTemplate, type Transport } from './encode.js';
-import { CLASS_ANY, CLASS_IN, RCODE, TYPE, parseQuery, type Query } from './message.js';
+import { PipelineStats } from './stats.js';
 
 export interface Client {
   readonly address: string;
   readonly port: number;
   readonly transport: Transport;
-}
-
-/** The upstream leg as the pipeline sees it (implemented in src/forward). */
-export interface Forwarder {
-  resolve(query: Buffer, viaTcp: boolean): Promise<Buffer>;
 }
 
 /** Everything a query needs, swapped as a whole on reload or a new snapshot. */
@@ -28,16 +27,23 @@ export interface PipelineState {
 export type Reply = Buffer | null;
 
 export class Pipeline {
+  readonly stats = new PipelineStats();
   private rotation = 0;
 
   constructor(public state: PipelineState) {}
 
   /** Returns the reply bytes, a promise of them, or null to send nothing. */
   handle(msg: Buffer, client: Client): Reply | Promise<Reply> {
+    const stats = this.stats;
+    stats.requests[client.transport]++;
     const parsed = parseQuery(msg);
-    if (parsed.kind === 'drop') return null;
+    if (parsed.kind === 'drop') {
+      stats.dropped++;
+      return null;
+    }
     const state = this.state;
     if (parsed.kind === 'error') {
+      stats.replied('local', parsed.rcode);
       return headerOnlyReply(msg, {
         id: parsed.id,
         queryFlags: parsed.flags,
@@ -48,22 +54,53 @@ export class Pipeline {
       });
     }
     const q = parsed.query;
-    if (!state.admit(client.address)) return this.headerOnly(msg, q, RCODE.REFUSED);
+    if (!state.admit(client.address)) {
+      stats.aclRefused++;
+      return this.local(msg, q, RCODE.REFUSED);
+    }
 
     const zone = state.zones.zoneOf(q.name);
     if (zone !== undefined) {
       // A private name is answered here or refused; it is never forwarded.
-      if (q.qclass !== CLASS_IN && q.qclass !== CLASS_ANY) return this.headerOnly(msg, q, RCODE.REFUSED);
-      if (q.type === TYPE.AXFR || q.type === TYPE.IXFR) return this.headerOnly(msg, q, RCODE.REFUSED);
+      if (q.qclass !== CLASS.IN && q.qclass !== CLASS.ANY) return this.local(msg, q, RCODE.REFUSED);
+      if (q.type === TYPE.AXFR || q.type === TYPE.IXFR) return this.local(msg, q, RCODE.REFUSED);
       return this.fromTemplate(state.zones.answer(zone, q.name, q.type), msg, q, client.transport);
     }
     if (q.type === TYPE.PTR && state.zones.ownsReverse(q.name)) {
       return this.fromTemplate(state.zones.answerReverse(q.name), msg, q, client.transport);
     }
+    return this.forward(state.forwarder, msg, q, client.transport);
+  }
 
-    return state.forwarder.resolve(msg, client.transport === 'tcp').then(
-      (reply) => relayUpstreamReply(reply, msg, q, client.transport),
-      () => this.headerOnly(msg, q, RCODE.SERVFAIL),
+  private forward(forwarder: Forwarder, msg: Buffer, q: Query, transport: Transport): Reply | Promise<Reply> {
+    const req: ForwardRequest = { msg, query: q, viaTcp: transport === 'tcp', source: 'upstream' };
+    const stats = this.stats;
+    // A forward that fails is the upstream's SERVFAIL, whichever layer gave up.
+    const failed = (): Buffer => {
+      stats.replied(req.source, RCODE.SERVFAIL);
+      return this.headerOnly(msg, q, RCODE.SERVFAIL, false);
+    };
+    let result;
+    try {
+      result = forwarder.resolve(req);
+    } catch {
+      return failed();
+    }
+    if (Buffer.isBuffer(result)) {
+      stats.replied(req.source, headerRcode(result));
+      return fitUdp(result, msg, q, transport);
+    }
+    stats.pending++;
+    return result.then(
+      (reply) => {
+        stats.pending--;
+        stats.replied(req.source, headerRcode(reply));
+        return fitUdp(reply, msg, q, transport);
+      },
+      () => {
+        stats.pending--;
+        return failed();
+      },
     );
   }
 
@@ -71,17 +108,19 @@ export class Pipeline {
     // A name with an escaped label ("." or "\" inside a label) was encoded
     // from its escaped text, so its cached question is longer than the
     // client's: such names get the bare rcode. (No configured name has one.)
-    if (q.name.includes('\\')) {
-      return this.headerOnly(msg, q, t.bytes[3]! & 0x0f, (t.bytes[2]! & 0x04) !== 0);
-    }
-    const out = replyFromTemplate(t.bytes, msg, q, transport);
-    if (t.rotate !== undefined && out.length >= t.bytes.length) {
-      rotateRecords(out, t.bytes, t.rotate, this.rotation++);
-    }
-    return out;
+    this.stats.replied('zone', headerRcode(t.bytes));
+    if (q.name.includes('\\')) return this.headerOnly(msg, q, headerRcode(t.bytes), (t.bytes[2]! & AA) !== 0);
+    const out = replyFromTemplate(t.bytes, msg, q);
+    if (t.rotate !== undefined) rotateRecords(out, t.bytes, t.rotate, this.rotation++);
+    return fitUdp(out, msg, q, transport);
   }
 
-  private headerOnly(msg: Buffer, q: Query, rcode: number, aa = false): Buffer {
+  private local(msg: Buffer, q: Query, rcode: number): Buffer {
+    this.stats.replied('local', rcode);
+    return this.headerOnly(msg, q, rcode, false);
+  }
+
+  private headerOnly(msg: Buffer, q: Query, rcode: number, aa: boolean): Buffer {
     return headerOnlyReply(msg, { id: q.id, queryFlags: q.flags, rcode, questionEnd: q.questionEnd, edns: q.edns, ra: true, aa });
   }
 }

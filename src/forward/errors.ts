@@ -1,19 +1,20 @@
 /**
  * Why a forwarded query produced no upstream answer. The pipeline answers
- * SERVFAIL for every code; the code is for metrics and tests.
+ * SERVFAIL (or the cache a stale answer) for every code; the code is for
+ * metrics, logs and tests. Codes are spelled like AWS's own error codes
+ * (PascalCase: `RequestLimitExceeded`, discovery's `PollTimeout`), so every
+ * error label in the metrics reads the same way.
  *
- * - TIMEOUT: every attempt (one per configured server) timed out.
- * - ALL_FAILED: every attempt failed, at least one with an error other than a
+ * - Timeout: every attempt (one per configured server) timed out.
+ * - AllFailed: every attempt failed, at least one with an error other than a
  *   timeout (send error, TCP connection refused/reset); or no server is
  *   configured at all.
- * - OVERLOAD: maxInFlight queries were already outstanding; rejected at once.
- * - CLOSED: the upstream was closed before or while the query was pending.
- * - BAD_QUERY: the message handed to resolve() is not a one-question query
- *   with an uncompressed name. The pipeline should have answered FORMERR
- *   before forwarding, so this signals a caller bug, not an upstream fault.
+ * - OverBudget: sending would pass upstream.max_qps (the VPC resolver drops
+ *   past 1024 packets/s); refused at once, nothing was sent.
+ * - Overload: max_in_flight queries were already outstanding; refused at once.
+ * - Closed: the upstream was closed before or while the query was pending.
  */
-export type UpstreamErrorCode = 'TIMEOUT' | 'ALL_FAILED' | 'OVERLOAD' | 'CLOSED' | 'BAD_QUERY';
-
+export type UpstreamErrorCode = 'Timeout' | 'AllFailed' | 'OverBudget' | 'Overload' | 'Closed';
 export class UpstreamError extends Error {
   override readonly name = 'UpstreamError';
   readonly code: UpstreamErrorCode;

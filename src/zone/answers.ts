@@ -5,7 +5,7 @@
 
 import dns2 from 'dns2';
 import type { ZoneConfig } from '../config/types.js';
-import { RCODE, TYPE } from '../dns/message.js';
+import { RCODE, TYPE } from '../wire/codes.js';
 import type { Snapshot } from './snapshot.js';
 
 const { Packet } = dns2;

@@ -1,5 +1,7 @@
 // Message builders for the forwarder tests; dns2 is fine here (not hot path).
 import { Packet } from 'dns2';
+import type { ForwardRequest } from '../../src/forward/forwarder.js';
+import { parseQuery } from '../../src/wire/query.js';
 
 export type DnsPacket = InstanceType<typeof Packet>;
 
@@ -30,4 +32,11 @@ export function paddedQuery(name: string, padding: number, id = 0x4242): Buffer 
   const msg = Buffer.concat([base, opt]);
   msg.writeUInt16BE(1, 10); // ARCOUNT
   return msg;
+}
+
+/** What the pipeline hands the forward chain: the bytes, parsed once. */
+export function request(msg: Buffer, viaTcp: boolean): ForwardRequest {
+  const parsed = parseQuery(msg);
+  if (parsed.kind !== 'query') throw new Error(`test query does not parse: ${parsed.kind}`);
+  return { msg, query: parsed.query, viaTcp, source: 'upstream' };
 }

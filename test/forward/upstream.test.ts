@@ -1,9 +1,9 @@
 import { createSocket, type Socket } from 'node:dgram';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createUpstream, UpstreamError, type Upstream, type UpstreamOptions } from '../../src/forward/upstream.js';
 import { startUpstreamStub, type Forgery, type UpstreamStub } from '../helpers/upstream-stub.js';
-import { addresses, buildQuery, paddedQuery, parse } from './query.js';
+import { addresses, buildQuery, paddedQuery, parse, request } from './query.js';
 
 // Tests that expect an attempt to time out use SHORT; the rest use a roomier
 // timeout so a loaded CI machine cannot turn a slow answer into a failure.
@@ -43,13 +43,17 @@ function upstream(servers: readonly { address: string; port: number }[], extra: 
 }
 
 /** A UDP port that receives and never answers (a dead resolver). */
-async function blackHole(): Promise<{ address: string; port: number; received: () => number }> {
+async function blackHole(): Promise<{ address: string; port: number; received: () => number; from: number[] }> {
   const sock = createSocket('udp4');
   let n = 0;
-  sock.on('message', () => n++);
+  const from: number[] = [];
+  sock.on('message', (_msg, rinfo) => {
+    n++;
+    from.push(rinfo.port);
+  });
   await new Promise<void>((res) => sock.bind(0, '127.0.0.1', res));
   holes.push(sock);
-  return { address: '127.0.0.1', port: sock.address().port, received: () => n };
+  return { address: '127.0.0.1', port: sock.address().port, received: () => n, from };
 }
 
 /** Answers every UDP query with its own bytes, QR and TC set; nothing listens on TCP. */
@@ -80,7 +84,7 @@ describe('relaying', () => {
   it('returns the upstream reply with the client ID restored and records intact', async () => {
     const s = await stub({ 'example.com': ['192.0.2.1', '192.0.2.2'] });
     const u = upstream([s]);
-    const reply = await u.resolve(buildQuery('example.com', { id: 0xbeef }), false);
+    const reply = await u.resolve(request(buildQuery('example.com', { id: 0xbeef }), false));
     const p = parse(reply);
     expect(p.header.id).toBe(0xbeef);
     expect(p.header.qr).toBe(1);
@@ -89,7 +93,7 @@ describe('relaying', () => {
     expect(p.questions).toEqual([{ name: 'example.com', type: 1, class: 1 }]);
     expect(addresses(reply)).toEqual(['192.0.2.1', '192.0.2.2']);
     expect(p.answers[0]!.ttl).toBe(60);
-    expect(u.stats()).toEqual({
+    expect(u.stats()).toMatchObject({
       inFlight: 0,
       sent: 1,
       timeouts: 0,
@@ -102,7 +106,7 @@ describe('relaying', () => {
     const s = await stub({ 'example.com': ['192.0.2.1'] });
     const u = upstream([s]);
     const q = buildQuery('example.com', { id: 0x0102, edns: 4096 });
-    const reply = await u.resolve(q, false);
+    const reply = await u.resolve(request(q, false));
     expect(s.queries).toHaveLength(1);
     const seen = s.queries[0]!;
     expect(seen.raw.length).toBe(q.length);
@@ -122,7 +126,7 @@ describe('relaying', () => {
     const s = await stub({ 'example.com': ['192.0.2.1'] });
     s.setBehaviour('example.com', { rcode: name });
     const u = upstream([s]);
-    const p = parse(await u.resolve(buildQuery('example.com', { id: 7 }), false));
+    const p = parse(await u.resolve(request(buildQuery('example.com', { id: 7 }), false)));
     expect(p.header.id).toBe(7);
     expect(p.header.rcode).toBe(code);
     expect(p.answers).toEqual([]);
@@ -131,7 +135,7 @@ describe('relaying', () => {
   it('relays NXDOMAIN for a name the upstream does not know', async () => {
     const s = await stub();
     const u = upstream([s]);
-    const p = parse(await u.resolve(buildQuery('nowhere.example', { id: 9 }), false));
+    const p = parse(await u.resolve(request(buildQuery('nowhere.example', { id: 9 }), false)));
     expect(p.header.rcode).toBe(3);
   });
 
@@ -139,7 +143,7 @@ describe('relaying', () => {
     const s = await stub({ 'mixed.example': ['192.0.2.7'] });
     s.setBehaviour('mixed.example', { questionCase: 'upper' });
     const u = upstream([s]);
-    const reply = await u.resolve(buildQuery('MiXeD.ExAmPlE', { id: 11 }), false);
+    const reply = await u.resolve(request(buildQuery('MiXeD.ExAmPlE', { id: 11 }), false));
     const p = parse(reply);
     expect(p.questions[0]!.name).toBe('MiXeD.ExAmPlE');
     expect(addresses(reply)).toEqual(['192.0.2.7']);
@@ -147,35 +151,58 @@ describe('relaying', () => {
   });
 });
 
+/** Local ports of this process's bound UDP sockets (IPv4), from the kernel's table. */
+function boundUdpPorts(): Set<number> {
+  return new Set(
+    readFileSync('/proc/net/udp', 'utf8')
+      .split('\n')
+      .slice(1)
+      .map((line) => line.trim().split(/\s+/)[1])
+      .filter((local): local is string => local !== undefined)
+      .map((local) => parseInt(local.split(':')[1]!, 16)),
+  );
+}
+
 describe('RFC 5452 entropy', () => {
-  it('uses a fresh random ID per query and several source ports', async () => {
+  it('sends each query with a fresh random ID from its own port, ports spread over 10,000+', async () => {
     const s = await stub({ 'example.com': ['192.0.2.1'] });
-    const u = upstream([s], { poolSize: 8 });
+    const u = upstream([s]);
     const n = 200;
     const replies = await Promise.all(
-      Array.from({ length: n }, () => u.resolve(buildQuery('example.com', { id: 0x1234 }), false)),
+      Array.from({ length: n }, () => u.resolve(request(buildQuery('example.com', { id: 0x1234 }), false))),
     );
     expect(replies.every((r) => r.readUInt16BE(0) === 0x1234)).toBe(true);
     const ids = s.queries.map((q) => q.id);
     expect(ids).toHaveLength(n);
-    // 200 draws from 65536: a handful of collisions across sockets at most.
+    // 200 draws from 65536: a handful of collisions at most.
     expect(new Set(ids).size).toBeGreaterThanOrEqual(n - 5);
     expect(ids.filter((id) => id === 0x1234).length).toBeLessThanOrEqual(2);
-    const ports = new Set(s.queries.map((q) => q.port));
-    expect(ports.size).toBeGreaterThan(1);
-    expect(ports.size).toBeLessThanOrEqual(8);
+    // Ports: the kernel's random pick from the ephemeral range (28k ports by
+    // default); a closed socket's port may come round again, rarely.
+    const ports = s.queries.map((q) => q.port);
+    expect(new Set(ports).size).toBeGreaterThanOrEqual(n - 5);
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    expect(high! - low!, 'net.ipv4.ip_local_port_range is too narrow for RFC 5452 port entropy').toBeGreaterThanOrEqual(10_000);
+    expect(Math.max(...ports) - Math.min(...ports)).toBeGreaterThanOrEqual(10_000);
   });
 
-  it('never reuses an ID among queries in flight on one socket', async () => {
-    const s = await stub({ 'slow.example': ['192.0.2.1'] });
-    s.setBehaviour('slow.example', { delayMs: 100 });
-    const u = upstream([s], { poolSize: 1 });
-    // 200 at once: loopback bursts beyond ~256 datagrams overflow a default
-    // receive buffer. Two of 200 random draws collide ~26% of the time.
-    const n = 200;
-    await Promise.all(Array.from({ length: n }, () => u.resolve(buildQuery('slow.example'), false)));
-    expect(new Set(s.queries.map((q) => q.port)).size).toBe(1);
-    expect(new Set(s.queries.map((q) => q.id)).size).toBe(n);
+  it('closes a query\'s socket as soon as its reply is in, so late datagrams find no listener', async () => {
+    const s = await stub({ 'example.com': ['192.0.2.1'] });
+    const u = upstream([s]);
+    for (let i = 0; i < 5; i++) await u.resolve(request(buildQuery('example.com'), false));
+    const bound = boundUdpPorts();
+    for (const q of s.queries) expect(bound.has(q.port)).toBe(false);
+  });
+
+  it('closes the socket of an attempt that timed out', async () => {
+    const hole = await blackHole();
+    const u = upstream([hole], { timeoutMs: SHORT });
+    const pending = rejection(u.resolve(request(buildQuery('example.com'), false)));
+    while (hole.from.length === 0) await new Promise((r) => setTimeout(r, 2));
+    const port = hole.from[0]!;
+    expect(boundUdpPorts().has(port)).toBe(true);
+    expect((await pending).code).toBe('Timeout');
+    expect(boundUdpPorts().has(port)).toBe(false);
   });
 });
 
@@ -186,7 +213,7 @@ describe('spoofed replies', () => {
     const s = await stub({ 'bank.example': ['192.0.2.10'] });
     s.setBehaviour('bank.example', { forge: all, delayMs: 50 });
     const u = upstream([s]);
-    const reply = await u.resolve(buildQuery('bank.example', { id: 0x5151 }), false);
+    const reply = await u.resolve(request(buildQuery('bank.example', { id: 0x5151 }), false));
     expect(reply.readUInt16BE(0)).toBe(0x5151);
     expect(addresses(reply)).toEqual(['192.0.2.10']);
     expect(u.stats().mismatched).toBe(all.length);
@@ -196,16 +223,16 @@ describe('spoofed replies', () => {
     const s = await stub({ 'bank.example': ['192.0.2.10'] });
     s.setBehaviour('bank.example', { forge: [f], drop: true });
     const u = upstream([s], { timeoutMs: SHORT });
-    const err = await rejection(u.resolve(buildQuery('bank.example'), false));
-    expect(err.code).toBe('TIMEOUT');
+    const err = await rejection(u.resolve(request(buildQuery('bank.example'), false)));
+    expect(err.code).toBe('Timeout');
     expect(u.stats()).toMatchObject({ mismatched: 1, timeouts: 1, inFlight: 0 });
   });
 
-  it('drops runts and unsolicited datagrams aimed at the pool sockets', async () => {
+  it('drops runts and unsolicited datagrams aimed at the query\'s port', async () => {
     const s = await stub({ 'example.com': ['192.0.2.1'] });
     s.setBehaviour('example.com', { delayMs: 150 });
-    const u = upstream([s], { poolSize: 1 });
-    const pending = u.resolve(buildQuery('example.com'), false);
+    const u = upstream([s]);
+    const pending = u.resolve(request(buildQuery('example.com'), false));
     while (s.queries.length === 0) await new Promise((r) => setTimeout(r, 2));
     const port = s.queries[0]!.port;
     const attacker = createSocket('udp4');
@@ -224,7 +251,7 @@ describe('failover', () => {
     const dead = await blackHole();
     const s = await stub({ 'example.com': ['192.0.2.1'] });
     const u = upstream([dead, s], { timeoutMs: SHORT });
-    const reply = await u.resolve(buildQuery('example.com', { id: 0x0a0a }), false);
+    const reply = await u.resolve(request(buildQuery('example.com', { id: 0x0a0a }), false));
     expect(reply.readUInt16BE(0)).toBe(0x0a0a);
     expect(addresses(reply)).toEqual(['192.0.2.1']);
     expect(dead.received()).toBe(1);
@@ -238,7 +265,7 @@ describe('failover', () => {
     const s2 = await stub({ 'example.com': ['192.0.2.2'] });
     s1.setBehaviour('example.com', { drop: true });
     const u = upstream([s1, s2], { timeoutMs: SHORT });
-    expect(addresses(await u.resolve(buildQuery('example.com'), false))).toEqual(['192.0.2.2']);
+    expect(addresses(await u.resolve(request(buildQuery('example.com'), false)))).toEqual(['192.0.2.2']);
     // A fresh ID for the second attempt, too.
     expect(s1.queries).toHaveLength(1);
     expect(s2.queries).toHaveLength(1);
@@ -248,8 +275,8 @@ describe('failover', () => {
     const a = await blackHole();
     const b = await blackHole();
     const u = upstream([a, b], { timeoutMs: SHORT });
-    const err = await rejection(u.resolve(buildQuery('example.com'), false));
-    expect(err.code).toBe('TIMEOUT');
+    const err = await rejection(u.resolve(request(buildQuery('example.com'), false)));
+    expect(err.code).toBe('Timeout');
     expect(a.received()).toBe(1);
     expect(b.received()).toBe(1);
     expect(u.stats()).toMatchObject({ inFlight: 0, sent: 2, timeouts: 2, mismatched: 0 });
@@ -258,8 +285,8 @@ describe('failover', () => {
   it('rejects with ALL_FAILED when the TCP retry is refused', async () => {
     const tc = await tcOnlyServer();
     const u = upstream([tc]);
-    const err = await rejection(u.resolve(buildQuery('example.com'), true));
-    expect(err.code).toBe('ALL_FAILED');
+    const err = await rejection(u.resolve(request(buildQuery('example.com'), true)));
+    expect(err.code).toBe('AllFailed');
     expect(u.stats().inFlight).toBe(0);
     // A refused TCP retry counts against the server like a timeout does.
     expect(u.stats().servers[0]!.failures).toBe(1);
@@ -267,7 +294,7 @@ describe('failover', () => {
 
   it('rejects with ALL_FAILED when no server is configured', async () => {
     const u = upstream([]);
-    expect((await rejection(u.resolve(buildQuery('example.com'), false))).code).toBe('ALL_FAILED');
+    expect((await rejection(u.resolve(request(buildQuery('example.com'), false)))).code).toBe('AllFailed');
   });
 });
 
@@ -287,10 +314,10 @@ describe('server health', () => {
     const live = await stub({ 'example.com': ['192.0.2.2'] });
     dead.setBehaviour('example.com', { drop: true });
     const u = upstream([dead, live], { timeoutMs: SHORT, suspectBackoffMs: LONG_BACKOFF });
-    expect(addresses(await u.resolve(buildQuery('example.com'), false))).toEqual(['192.0.2.2']);
+    expect(addresses(await u.resolve(request(buildQuery('example.com'), false)))).toEqual(['192.0.2.2']);
     expect(dead.queries).toHaveLength(1);
     for (let i = 0; i < 10; i++) {
-      const reply = await u.resolve(buildQuery('example.com', { id: i }), false);
+      const reply = await u.resolve(request(buildQuery('example.com', { id: i }), false));
       expect(reply.readUInt16BE(0)).toBe(i);
       expect(addresses(reply)).toEqual(['192.0.2.2']);
     }
@@ -299,7 +326,8 @@ describe('server health', () => {
     const [d, l] = u.stats().servers;
     expect(d).toMatchObject({ server: `127.0.0.1:${dead.port}`, failures: 1 });
     expect(d!.suspectForMs).toBeGreaterThan(0);
-    expect(l).toEqual({ server: `127.0.0.1:${live.port}`, failures: 0, suspectForMs: 0 });
+    expect(l).toEqual({ server: `127.0.0.1:${live.port}`, failures: 0, suspectForMs: 0, sent: 11, timeouts: 0, errors: 0 });
+    expect(d).toMatchObject({ sent: 1, timeouts: 1, errors: 0 });
     expect(u.stats().timeouts).toBe(1);
   });
 
@@ -309,11 +337,11 @@ describe('server health', () => {
     dead.setBehaviour('example.com', { drop: true });
     const u = upstream([dead, live], { timeoutMs: SHORT, suspectBackoffMs: LONG_BACKOFF });
     const n = 20;
-    await Promise.all(Array.from({ length: n }, () => u.resolve(buildQuery('example.com'), false)));
+    await Promise.all(Array.from({ length: n }, () => u.resolve(request(buildQuery('example.com'), false))));
     expect(dead.queries).toHaveLength(n);
     expect(u.stats()).toMatchObject({ timeouts: n });
     expect(u.stats().servers[0]!.failures).toBe(1);
-    await u.resolve(buildQuery('example.com'), false);
+    await u.resolve(request(buildQuery('example.com'), false));
     expect(dead.queries).toHaveLength(n);
     expect(live.queries).toHaveLength(n + 1);
   });
@@ -323,15 +351,15 @@ describe('server health', () => {
     const second = await stub({ 'example.com': ['192.0.2.2'] });
     first.setBehaviour('example.com', { drop: true });
     const u = upstream([first, second], { timeoutMs: SHORT, suspectBackoffMs: 1 });
-    expect(addresses(await u.resolve(buildQuery('example.com'), false))).toEqual(['192.0.2.2']);
+    expect(addresses(await u.resolve(request(buildQuery('example.com'), false)))).toEqual(['192.0.2.2']);
     expect(u.stats().servers[0]!.failures).toBe(1);
 
     first.setBehaviour('example.com', undefined);
     await untilNotSuspect(u, 0);
     // Its suspicion over, it is asked first; it answers, so it is healthy again.
-    expect(addresses(await u.resolve(buildQuery('example.com'), false))).toEqual(['192.0.2.1']);
+    expect(addresses(await u.resolve(request(buildQuery('example.com'), false)))).toEqual(['192.0.2.1']);
     expect(u.stats().servers[0]).toMatchObject({ failures: 0, suspectForMs: 0 });
-    expect(addresses(await u.resolve(buildQuery('example.com'), false))).toEqual(['192.0.2.1']);
+    expect(addresses(await u.resolve(request(buildQuery('example.com'), false)))).toEqual(['192.0.2.1']);
     expect(first.queries).toHaveLength(3);
     expect(second.queries).toHaveLength(1);
   });
@@ -341,10 +369,10 @@ describe('server health', () => {
     const live = await stub({ 'example.com': ['192.0.2.2'] });
     dead.setBehaviour('example.com', { drop: true });
     const u = upstream([dead, live], { timeoutMs: SHORT, suspectBackoffMs: 1 });
-    await u.resolve(buildQuery('example.com'), false);
+    await u.resolve(request(buildQuery('example.com'), false));
     await untilNotSuspect(u, 0);
     const n = 5;
-    const replies = await Promise.all(Array.from({ length: n }, () => u.resolve(buildQuery('example.com'), false)));
+    const replies = await Promise.all(Array.from({ length: n }, () => u.resolve(request(buildQuery('example.com'), false))));
     expect(replies.map(addresses)).toEqual(Array.from({ length: n }, () => ['192.0.2.2']));
     // One probe among the five; it failed, so the backoff doubled.
     expect(dead.queries).toHaveLength(2);
@@ -358,20 +386,20 @@ describe('server health', () => {
     const u = upstream([a, b], { timeoutMs: SHORT, suspectBackoffMs: LONG_BACKOFF });
 
     a.setBehaviour('example.com', { drop: true });
-    await u.resolve(buildQuery('example.com'), false); // a: 1 failure
+    await u.resolve(request(buildQuery('example.com'), false)); // a: 1 failure
     b.setBehaviour('example.com', { drop: true });
     // b first (a is suspect), then a anyway: nobody answers.
-    expect((await rejection(u.resolve(buildQuery('example.com'), false))).code).toBe('TIMEOUT');
+    expect((await rejection(u.resolve(request(buildQuery('example.com'), false)))).code).toBe('Timeout');
     expect([a.queries.length, b.queries.length]).toEqual([2, 2]);
     expect(u.stats().servers.map((h) => h.failures)).toEqual([2, 1]);
     // Both suspect: still both asked.
-    expect((await rejection(u.resolve(buildQuery('example.com'), false))).code).toBe('TIMEOUT');
+    expect((await rejection(u.resolve(request(buildQuery('example.com'), false)))).code).toBe('Timeout');
     expect([a.queries.length, b.queries.length]).toEqual([3, 3]);
 
     // b's suspicion (one failure fewer) ends first, so b is asked first: once
     // it answers, a is not asked at all.
     b.setBehaviour('example.com', undefined);
-    expect(addresses(await u.resolve(buildQuery('example.com'), false))).toEqual(['192.0.2.2']);
+    expect(addresses(await u.resolve(request(buildQuery('example.com'), false)))).toEqual(['192.0.2.2']);
     expect([a.queries.length, b.queries.length]).toEqual([3, 4]);
     expect(u.stats().servers.map((h) => h.failures)).toEqual([3, 0]);
   });
@@ -384,7 +412,7 @@ describe('truncation and TCP', () => {
     const s = await stub({ 'big.example': many });
     s.setBehaviour('big.example', { truncateUdp: true });
     const u = upstream([s]);
-    const reply = await u.resolve(buildQuery('big.example', { id: 0x7777 }), true);
+    const reply = await u.resolve(request(buildQuery('big.example', { id: 0x7777 }), true));
     const p = parse(reply);
     expect(p.header.id).toBe(0x7777);
     expect(p.header.tc).toBe(0);
@@ -397,7 +425,7 @@ describe('truncation and TCP', () => {
     const s = await stub({ 'big.example': many });
     const u = upstream([s]);
     // No truncateUdp: the stub truncates on its own, as the answer exceeds 512.
-    const reply = await u.resolve(buildQuery('big.example', { id: 0x6666 }), false);
+    const reply = await u.resolve(request(buildQuery('big.example', { id: 0x6666 }), false));
     const p = parse(reply);
     expect(p.header.id).toBe(0x6666);
     expect(p.header.tc).toBe(1);
@@ -408,7 +436,7 @@ describe('truncation and TCP', () => {
   it('does not use TCP for a TCP client when the UDP reply fits', async () => {
     const s = await stub({ 'example.com': ['192.0.2.1'] });
     const u = upstream([s]);
-    expect(addresses(await u.resolve(buildQuery('example.com'), true))).toEqual(['192.0.2.1']);
+    expect(addresses(await u.resolve(request(buildQuery('example.com'), true)))).toEqual(['192.0.2.1']);
     expect(s.queries.map((q) => q.transport)).toEqual(['udp']);
   });
 
@@ -416,7 +444,7 @@ describe('truncation and TCP', () => {
     const s = await stub({ 'big.example': many });
     s.setBehaviour('big.example', { truncateUdp: true, forge: ['wrongId', 'wrongQuestion'], delayMs: 30 });
     const u = upstream([s]);
-    const reply = await u.resolve(buildQuery('big.example'), true);
+    const reply = await u.resolve(request(buildQuery('big.example'), true));
     expect(addresses(reply)).toEqual(many);
     // Two forgeries on UDP, two on the TCP stream.
     expect(u.stats().mismatched).toBe(4);
@@ -426,7 +454,7 @@ describe('truncation and TCP', () => {
     const s = await stub({ 'example.com': ['192.0.2.1'] });
     const u = upstream([s]);
     const q = paddedQuery('example.com', 1400, 0x3131);
-    const reply = await u.resolve(q, true);
+    const reply = await u.resolve(request(q, true));
     expect(reply.readUInt16BE(0)).toBe(0x3131);
     expect(addresses(reply)).toEqual(['192.0.2.1']);
     expect(s.queries.map((x) => x.transport)).toEqual(['tcp']);
@@ -439,63 +467,11 @@ describe('truncation and TCP', () => {
     s1.setBehaviour('big.example', { truncateUdp: true, drop: 'tcp' });
     s2.setBehaviour('big.example', { truncateUdp: true });
     const u = upstream([s1, s2], { timeoutMs: SHORT });
-    const reply = await u.resolve(buildQuery('big.example'), true);
+    const reply = await u.resolve(request(buildQuery('big.example'), true));
     expect(addresses(reply)).toEqual(many.slice(0, 40));
     expect(s1.queries.map((q) => q.transport)).toEqual(['udp', 'tcp']);
     expect(s2.queries.map((q) => q.transport)).toEqual(['udp', 'tcp']);
     expect(u.stats().timeouts).toBe(1);
-  });
-});
-
-describe('socket rotation', () => {
-  it('retires a socket after N queries and opens a fresh port', async () => {
-    const s = await stub({ 'example.com': ['192.0.2.1'] });
-    const u = upstream([s], { poolSize: 1, rotateAfterQueries: 10 });
-    for (let i = 0; i < 25; i++) await u.resolve(buildQuery('example.com'), false);
-    const ports = s.queries.map((q) => q.port);
-    const blocks = [ports.slice(0, 10), ports.slice(10, 20), ports.slice(20, 25)];
-    for (const b of blocks) expect(new Set(b).size).toBe(1);
-    const [p1, p2, p3] = blocks.map((b) => b[0]!);
-    expect(new Set([p1, p2, p3]).size).toBe(3);
-
-    // Retired sockets are closed once drained: their ports are gone from the
-    // kernel's table; the current one (5 queries in) is still there.
-    if (existsSync('/proc/net/udp')) {
-      const bound = new Set(
-        readFileSync('/proc/net/udp', 'utf8')
-          .split('\n')
-          .slice(1)
-          .map((line) => line.trim().split(/\s+/)[1])
-          .filter((local): local is string => local !== undefined)
-          .map((local) => parseInt(local.split(':')[1]!, 16)),
-      );
-      expect(bound.has(p1!)).toBe(false);
-      expect(bound.has(p2!)).toBe(false);
-      expect(bound.has(p3!)).toBe(true);
-    }
-  });
-
-  it('retires a socket that has grown too old', async () => {
-    const s = await stub({ 'example.com': ['192.0.2.1'] });
-    const u = upstream([s], { poolSize: 1, rotateAfterMs: 150 });
-    await u.resolve(buildQuery('example.com'), false);
-    await u.resolve(buildQuery('example.com'), false);
-    await new Promise((r) => setTimeout(r, 200));
-    await u.resolve(buildQuery('example.com'), false);
-    const ports = s.queries.map((q) => q.port);
-    expect(ports[0]).toBe(ports[1]);
-    expect(ports[2]).not.toBe(ports[1]);
-  });
-
-  it('keeps a retired socket open until its pending reply arrives', async () => {
-    const s = await stub({ 'slow.example': ['192.0.2.3'], 'example.com': ['192.0.2.1'] });
-    s.setBehaviour('slow.example', { delayMs: 80 });
-    const u = upstream([s], { poolSize: 1, rotateAfterQueries: 1 });
-    const slow = u.resolve(buildQuery('slow.example'), false);
-    const fast = await u.resolve(buildQuery('example.com'), false);
-    expect(addresses(fast)).toEqual(['192.0.2.1']);
-    expect(addresses(await slow)).toEqual(['192.0.2.3']);
-    expect(s.queries[0]!.port).not.toBe(s.queries[1]!.port);
   });
 });
 
@@ -504,48 +480,36 @@ describe('limits and lifecycle', () => {
     const s = await stub({ 'slow.example': ['192.0.2.1'] });
     s.setBehaviour('slow.example', { delayMs: 50 });
     const u = upstream([s], { maxInFlight: 3 });
-    const first = [1, 2, 3].map(() => u.resolve(buildQuery('slow.example'), false));
-    const err = await rejection(u.resolve(buildQuery('slow.example'), false));
-    expect(err.code).toBe('OVERLOAD');
+    const first = [1, 2, 3].map(() => u.resolve(request(buildQuery('slow.example'), false)));
+    const err = await rejection(u.resolve(request(buildQuery('slow.example'), false)));
+    expect(err.code).toBe('Overload');
     expect(u.stats().inFlight).toBe(3);
     await Promise.all(first);
     expect(s.queries).toHaveLength(3);
-    expect(addresses(await u.resolve(buildQuery('slow.example'), false))).toEqual(['192.0.2.1']);
+    expect(addresses(await u.resolve(request(buildQuery('slow.example'), false)))).toEqual(['192.0.2.1']);
   });
 
   it('close() rejects pending queries with CLOSED, and later ones too', async () => {
     const s = await stub({ 'example.com': ['192.0.2.1'] });
     s.setBehaviour('example.com', { drop: true });
     const u = upstream([s], { timeoutMs: 5000 });
-    const a = u.resolve(buildQuery('example.com'), false);
-    const b = u.resolve(buildQuery('example.com'), true);
+    const a = u.resolve(request(buildQuery('example.com'), false));
+    const b = u.resolve(request(buildQuery('example.com'), true));
     const errs = Promise.all([rejection(a), rejection(b)]);
     await u.close();
-    expect((await errs).map((e) => e.code)).toEqual(['CLOSED', 'CLOSED']);
+    expect((await errs).map((e) => e.code)).toEqual(['Closed', 'Closed']);
     expect(u.stats().inFlight).toBe(0);
-    expect((await rejection(u.resolve(buildQuery('example.com'), false))).code).toBe('CLOSED');
+    expect((await rejection(u.resolve(request(buildQuery('example.com'), false)))).code).toBe('Closed');
   });
 
   it('close() also rejects a query waiting on a TCP retry', async () => {
     const s = await stub({ 'big.example': ['192.0.2.1'] });
     s.setBehaviour('big.example', { truncateUdp: true, drop: 'tcp' });
     const u = upstream([s], { timeoutMs: 5000 });
-    const a = rejection(u.resolve(buildQuery('big.example'), true));
+    const a = rejection(u.resolve(request(buildQuery('big.example'), true)));
     while (s.queries.length < 2) await new Promise((r) => setTimeout(r, 5));
     await u.close();
-    expect((await a).code).toBe('CLOSED');
-  });
-
-  it.each([
-    ['a runt', Buffer.alloc(5)],
-    ['two questions', (() => { const q = buildQuery('example.com'); q.writeUInt16BE(2, 4); return q; })()],
-    ['a compressed question name', (() => { const q = buildQuery('example.com'); q[12] = 0xc0; q[13] = 0x0c; return q; })()],
-    ['a question cut short', buildQuery('example.com').subarray(0, 20)],
-  ])('rejects %s with BAD_QUERY without sending', async (_label, q) => {
-    const s = await stub();
-    const u = upstream([s]);
-    expect((await rejection(u.resolve(q, false))).code).toBe('BAD_QUERY');
-    expect(u.stats()).toMatchObject({ inFlight: 0, sent: 0, timeouts: 0, mismatched: 0 });
+    expect((await a).code).toBe('Closed');
   });
 
   it('refuses a server that is not an address literal', () => {
@@ -564,7 +528,7 @@ describe('IPv6', () => {
     }
     stubs.push(s);
     const u = upstream([{ address: '0:0:0::1', port: s.port }]);
-    const reply = await u.resolve(buildQuery('v6.example', { type: 28, id: 0x6006 }), false);
+    const reply = await u.resolve(request(buildQuery('v6.example', { type: 28, id: 0x6006 }), false));
     expect(reply.readUInt16BE(0)).toBe(0x6006);
     expect(addresses(reply)).toEqual(['2001:db8::1']);
     expect(s.queries[0]!.address).toBe('::1');

@@ -1,21 +1,17 @@
-// The last stage before a reply leaves: fix up bytes that depend on this one
-// query (ID, RD, the question's letter case, EDNS, truncation). Records are
-// encoded by dns2 only when an answer changes (zone) or arrive already encoded
-// (upstream); here we only copy and patch, which is what keeps the hot path
-// near Node's ceiling.
+// Turning bytes that answer *a* query into the reply to *this* query: the
+// client's ID, RD bit and question spelling, its EDNS OPT, and truncation to
+// its UDP size. Records are encoded once (per zone snapshot, per upstream
+// reply) and then only copied and patched here, which is what keeps the hot
+// path near Node's ceiling.
 
-import { HEADER_SIZE, type Edns, type Query } from './message.js';
+import { TYPE } from './codes.js';
+import { AA, HEADER_SIZE, OPCODE_AND_RD, QR, RA, RD, TC, writeId } from './header.js';
+import type { Edns, Query } from './query.js';
 
 /** What we accept and offer over UDP (DNS flag day 2020: avoids fragmentation). */
 export const ADVERTISED_UDP_SIZE = 1232;
 const CLASSIC_UDP_SIZE = 512;
-const OPT_RR_SIZE = 11;
-
-const QR = 0x80; // in header byte 2
-const AA = 0x04; // byte 2
-const TC = 0x02; // byte 2
-const RD = 0x01; // byte 2
-const RA = 0x80; // byte 3
+export const OPT_RR_SIZE = 11;
 
 export type Transport = 'udp' | 'tcp';
 
@@ -23,6 +19,19 @@ export type Transport = 'udp' | 'tcp';
 export function udpLimit(edns: Edns | null): number {
   if (edns === null) return CLASSIC_UDP_SIZE;
   return Math.min(Math.max(edns.udpSize, CLASSIC_UDP_SIZE), ADVERTISED_UDP_SIZE);
+}
+
+/**
+ * Makes `out` (a reply whose question equals the client's up to ASCII case)
+ * answer this client: its ID, its RD bit, and its question bytes, so its
+ * letter case survives (RFC 1035 §7.3 echo; some clients compare
+ * case-sensitively). The one place every answer source (zone, cache,
+ * upstream) restores the client's view.
+ */
+export function restoreClient(out: Buffer, query: Buffer, q: Query): void {
+  writeId(out, q.id);
+  out[2] = (out[2]! & ~RD) | ((q.flags >> 8) & RD);
+  query.copy(out, HEADER_SIZE, HEADER_SIZE, q.questionEnd);
 }
 
 export interface HeaderOnly {
@@ -42,9 +51,8 @@ export interface HeaderOnly {
 export function headerOnlyReply(query: Buffer, h: HeaderOnly): Buffer {
   const qlen = h.questionEnd > HEADER_SIZE ? h.questionEnd - HEADER_SIZE : 0;
   const out = Buffer.alloc(HEADER_SIZE + qlen + (h.edns ? OPT_RR_SIZE : 0));
-  out.writeUInt16BE(h.id, 0);
-  const opcodeAndRd = (h.queryFlags >> 8) & 0x79; // opcode bits + RD
-  out[2] = QR | opcodeAndRd | (h.aa ? AA : 0) | (h.tc ? TC : 0);
+  writeId(out, h.id);
+  out[2] = QR | ((h.queryFlags >> 8) & OPCODE_AND_RD) | (h.aa ? AA : 0) | (h.tc ? TC : 0);
   out[3] = (h.ra ? RA : 0) | (h.rcode & 0x0f);
   if (qlen > 0) {
     out.writeUInt16BE(1, 4);
@@ -58,35 +66,30 @@ export function headerOnlyReply(query: Buffer, h: HeaderOnly): Buffer {
 }
 
 /**
- * Turns a cached answer (a whole message encoded for the lower-case question)
- * into the reply to this query. The cached question has the same length as
- * the client's (names match case-insensitively), so the client's question
- * bytes are copied over it and compression pointers stay valid.
+ * A copy of `template` (a whole reply encoded for the lower-case question,
+ * without OPT) made to answer this query. The template's question has the
+ * same length as the client's (names match case-insensitively), so the
+ * client's question bytes are copied over it and compression pointers stay
+ * valid. Returns the copy, to be patched further before fitUdp.
  */
-export function replyFromTemplate(template: Buffer, query: Buffer, q: Query, transport: Transport): Buffer {
+export function replyFromTemplate(template: Buffer, query: Buffer, q: Query): Buffer {
   const extra = q.edns ? OPT_RR_SIZE : 0;
   const out = Buffer.allocUnsafe(template.length + extra);
   template.copy(out, 0);
-  out.writeUInt16BE(q.id, 0);
-  out[2] = (template[2]! & ~RD) | ((q.flags >> 8) & RD);
-  query.copy(out, HEADER_SIZE, HEADER_SIZE, q.questionEnd);
+  restoreClient(out, query, q);
   if (q.edns) {
     out.writeUInt16BE(out.readUInt16BE(10) + 1, 10);
     writeOpt(out, template.length, 0, q.edns.dnssecOk);
   }
-  return transport === 'udp' && out.length > udpLimit(q.edns) ? truncated(out, query, q) : out;
+  return out;
 }
 
-/**
- * An upstream reply on its way to the client. The forwarder already restored
- * the client's ID and the upstream echoed the client's question and OPT, so
- * only a reply too large for this client's UDP size needs work.
- */
-export function relayUpstreamReply(reply: Buffer, query: Buffer, q: Query, transport: Transport): Buffer {
+/** A reply too large for this client's UDP size becomes "ask again over TCP" (RFC 7766 §6.2.1). */
+export function fitUdp(reply: Buffer, query: Buffer, q: Query, transport: Transport): Buffer {
   return transport === 'udp' && reply.length > udpLimit(q.edns) ? truncated(reply, query, q) : reply;
 }
 
-/** Same header (with TC), the question and our OPT: "ask again over TCP" (RFC 7766 §6.2.1). */
+/** Same header (with TC), the question and our OPT. */
 function truncated(full: Buffer, query: Buffer, q: Query): Buffer {
   return headerOnlyReply(query, {
     id: q.id,
@@ -100,9 +103,9 @@ function truncated(full: Buffer, query: Buffer, q: Query): Buffer {
   });
 }
 
-function writeOpt(out: Buffer, at: number, extendedRcode: number, dnssecOk: boolean): void {
+export function writeOpt(out: Buffer, at: number, extendedRcode: number, dnssecOk: boolean): void {
   out[at] = 0; // root owner
-  out.writeUInt16BE(41, at + 1);
+  out.writeUInt16BE(TYPE.OPT, at + 1);
   out.writeUInt16BE(ADVERTISED_UDP_SIZE, at + 3);
   out[at + 5] = extendedRcode & 0xff;
   out[at + 6] = 0; // version 0

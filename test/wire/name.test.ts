@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { questionEnd, sameQuestion } from '../../src/forward/wire.js';
-import { buildQuery } from './query.js';
+import { questionEnd, sameQuestion } from '../../src/wire/name.js';
+import { buildQuery } from '../forward/query.js';
 
 function raw(...parts: (number[] | string)[]): Buffer {
   return Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : Buffer.from(p))));

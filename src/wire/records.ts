@@ -1,0 +1,72 @@
+// The resource records after the question, located but not decoded: where
+// each one's TTL and RDATA sit, so a reply can be checked, re-timed (the
+// cache) or have an address swapped (the Elastic IP rewrite) by patching bytes
+// in place. Owner names are skipped, never followed.
+
+import { Malformed } from './malformed.js';
+import { skipName } from './name.js';
+
+export const SECTION = { ANSWER: 0, AUTHORITY: 1, ADDITIONAL: 2 } as const;
+export type Section = (typeof SECTION)[keyof typeof SECTION];
+const SECTIONS: readonly Section[] = [SECTION.ANSWER, SECTION.AUTHORITY, SECTION.ADDITIONAL];
+
+export interface RecordRef {
+  readonly section: Section;
+  /** Offset of the owner name. */
+  readonly owner: number;
+  readonly type: number;
+  readonly rclass: number;
+  /** Offset of the 32-bit TTL (for OPT: extended rcode, version, flags). */
+  readonly ttlAt: number;
+  readonly rdataAt: number;
+  readonly rdlength: number;
+}
+
+/**
+ * Every record from `start` (just past the question) to the end of the
+ * message. Throws Malformed when a record runs past the message or when
+ * anything trails the last one.
+ */
+export function readRecords(msg: Uint8Array, start: number): RecordRef[] {
+  const counts = [
+    (msg[6]! << 8) | msg[7]!,
+    (msg[8]! << 8) | msg[9]!,
+    (msg[10]! << 8) | msg[11]!,
+  ] as const;
+  const out: RecordRef[] = [];
+  let offset = start;
+  for (const section of SECTIONS) {
+    for (let i = 0; i < counts[section]; i++) {
+      const owner = offset;
+      offset = skipName(msg, offset);
+      if (offset + 10 > msg.length) throw new Malformed('record header truncated');
+      const rdlength = (msg[offset + 8]! << 8) | msg[offset + 9]!;
+      const rdataAt = offset + 10;
+      if (rdataAt + rdlength > msg.length) throw new Malformed('record data truncated');
+      out.push({
+        section,
+        owner,
+        type: (msg[offset]! << 8) | msg[offset + 1]!,
+        rclass: (msg[offset + 2]! << 8) | msg[offset + 3]!,
+        ttlAt: offset + 4,
+        rdataAt,
+        rdlength,
+      });
+      offset = rdataAt + rdlength;
+    }
+  }
+  if (offset !== msg.length) throw new Malformed('trailing bytes after the last record');
+  return out;
+}
+
+export function readTtl(msg: Uint8Array, ref: RecordRef): number {
+  const at = ref.ttlAt;
+  return ((msg[at]! << 24) >>> 0) + ((msg[at + 1]! << 16) | (msg[at + 2]! << 8) | msg[at + 3]!);
+}
+
+export function writeTtl(msg: Uint8Array, at: number, ttl: number): void {
+  msg[at] = ttl >>> 24;
+  msg[at + 1] = (ttl >>> 16) & 0xff;
+  msg[at + 2] = (ttl >>> 8) & 0xff;
+  msg[at + 3] = ttl & 0xff;
+}
