@@ -9,7 +9,8 @@ import { Pipeline, type PipelineState } from './dns/pipeline.js';
 import { DEFAULT_TCP_OPTIONS, listenTcp, type TcpListener, type TcpOptions } from './dns/tcp.js';
 import { listenUdp, type UdpListener } from './dns/udp.js';
 import { createDiscovery, type Discovery } from './ec2/discovery.js';
-import { createUpstream, type Upstream } from './forward/upstream.js';
+import { Budget } from './forward/budget.js';
+import { buildForwardChain, type ChainState, type ForwardChain } from './forward/chain.js';
 import type { Logger } from './log.js';
 import { ZoneAnswers } from './zone/answers.js';
 import type { Snapshot } from './zone/snapshot.js';
@@ -33,6 +34,8 @@ export interface EipdnsServer {
   readonly addresses: readonly BoundAddress[];
   readonly pipeline: Pipeline;
   discovery(): Discovery;
+  /** The current forward chain (replaced when a reload changes upstream settings). */
+  chain(): ForwardChain;
   config(): Config;
   /** Applies a validated config; on any failure the running config stays. */
   reload(next: Config): Promise<void>;
@@ -42,16 +45,12 @@ export interface EipdnsServer {
 export async function startServer(initial: Config, options: ServerOptions): Promise<EipdnsServer> {
   const { logger } = options;
   let config = initial;
-  const upstreamFor = (cfg: Config): Upstream =>
-    createUpstream({
-      servers: cfg.upstream.servers,
-      timeoutMs: cfg.upstream.timeoutMs,
-      maxInFlight: cfg.upstream.maxInFlight,
-      logger,
-    });
+  // Survives reloads: the cache's entries and the budget's window.
+  const chainState: ChainState = { budget: new Budget(config.upstream.maxQps, logger.child({ component: 'budget' })) };
+  const chainFor = (cfg: Config): ForwardChain => buildForwardChain(cfg, chainState, logger);
   const discoveryFor = (cfg: Config, seed?: Snapshot): Discovery =>
     createDiscovery(cfg, logger, { client: options.ec2Client, now: options.now, seed });
-  let upstream = upstreamFor(config);
+  let chain = chainFor(config);
   let discovery = discoveryFor(config);
 
   const zonesFor = (cfg: Config, snapshot: Snapshot): ZoneAnswers => {
@@ -62,7 +61,7 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
   const pipeline = new Pipeline({
     zones: zonesFor(config, discovery.current()),
     admit: createAdmit(config.acl.allow),
-    forwarder: upstream,
+    forwarder: chain.forwarder,
   });
   const swapZones = (snapshot: Snapshot): void => {
     pipeline.state = { ...pipeline.state, zones: zonesFor(config, snapshot) };
@@ -83,7 +82,7 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
   } catch (err) {
     await Promise.all(listeners.map((l) => l.close()));
     await discovery.stop();
-    await upstream.close();
+    await chain.forwarder.close();
     throw err;
   }
   logger.info({ listen: addresses.map((a) => `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`) }, 'listening (udp+tcp)');
@@ -92,16 +91,17 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
     addresses,
     pipeline,
     discovery: () => discovery,
+    chain: () => chain,
     config: () => config,
     async reload(next) {
       if (!isDeepStrictEqual(next.listen, config.listen)) {
         throw new Error('listen addresses cannot change on reload; restart eipdns to rebind');
       }
-      const upstreamChanged = !isDeepStrictEqual(next.upstream, config.upstream);
+      const upstreamChanged = !isDeepStrictEqual(next.upstream, config.upstream) || !isDeepStrictEqual(next.cache, config.cache);
       const discoveryChanged = !isDeepStrictEqual(next.ec2, config.ec2) || !isDeepStrictEqual(next.zones, config.zones);
       // Build everything new before touching the running state, so a failure
       // part way leaves the old config serving.
-      const nextUpstream = upstreamChanged ? upstreamFor(next) : upstream;
+      const nextChain = upstreamChanged ? chainFor(next) : chain;
       let nextDiscovery = discovery;
       try {
         if (discoveryChanged) {
@@ -110,11 +110,12 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
         const state: PipelineState = {
           zones: zonesFor(next, nextDiscovery.current()),
           admit: createAdmit(next.acl.allow),
-          forwarder: nextUpstream,
+          forwarder: nextChain.forwarder,
         };
-        const previous = { upstream, discovery };
+        const previous = { chain, discovery };
         config = next;
-        upstream = nextUpstream;
+        chain = nextChain;
+        chainState.budget.resize(next.upstream.maxQps);
         // Swap before the new discovery starts, so its first snapshot lands
         // on top of this state rather than under it.
         pipeline.state = state;
@@ -126,9 +127,9 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
           await previous.discovery.stop();
         }
         // Queries already in flight on the old upstream finish or time out first.
-        if (upstreamChanged) setTimeout(() => void previous.upstream.close(), next.upstream.timeoutMs * 4).unref();
+        if (upstreamChanged) setTimeout(() => void previous.chain.forwarder.close(), next.upstream.timeoutMs * 4).unref();
       } catch (err) {
-        if (nextUpstream !== upstream) await nextUpstream.close();
+        if (nextChain !== chain) await nextChain.forwarder.close();
         if (nextDiscovery !== discovery) await nextDiscovery.stop();
         throw err;
       }
@@ -137,7 +138,7 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
       unsubscribe();
       await Promise.all(listeners.map((l) => l.close()));
       await discovery.stop();
-      await upstream.close();
+      await chain.forwarder.close();
     },
   };
 }

@@ -476,6 +476,18 @@ describe('truncation and TCP', () => {
 });
 
 describe('limits and lifecycle', () => {
+  it('charges every query written (retries too) and fails with OverBudget, not a send, when refused', async () => {
+    const hole = await blackHole();
+    const live = await stub({ 'example.com': ['192.0.2.1'] });
+    let allowance = 1;
+    const u = upstream([hole, live], { timeoutMs: SHORT, maySend: () => allowance-- > 0 });
+    const err = await rejection(u.resolve(request(buildQuery('example.com'), false)));
+    expect(err.code).toBe('OverBudget');
+    expect(hole.received()).toBe(1);
+    expect(live.queries).toHaveLength(0);
+    expect(u.stats()).toMatchObject({ sent: 1, timeouts: 1, inFlight: 0 });
+  });
+
   it('rejects with OVERLOAD beyond maxInFlight and recovers after', async () => {
     const s = await stub({ 'slow.example': ['192.0.2.1'] });
     s.setBehaviour('slow.example', { delayMs: 50 });

@@ -1,0 +1,34 @@
+// The forward chain, assembled in one place: cache → budget guard → upstream.
+// Layers are cheap to rebuild on a reload; what must survive one (the cache's
+// entries, the budget's window) lives in objects the server keeps and hands
+// to each new chain (and resize after a reload commits).
+
+import type { Config } from '../config/types.js';
+import type { Logger } from '../log.js';
+import { createBudgetGuard, type Budget, type BudgetStats } from './budget.js';
+import type { Forwarder } from './forwarder.js';
+import { createUpstream, type Upstream } from './upstream.js';
+
+export interface ForwardChain {
+  /** The top of the chain: what the pipeline calls. */
+  readonly forwarder: Forwarder;
+  readonly upstream: Upstream;
+  readonly budget: Forwarder<BudgetStats>;
+}
+
+export interface ChainState {
+  readonly budget: Budget;
+}
+
+export function buildForwardChain(config: Config, state: ChainState, logger: Logger): ForwardChain {
+  const { budget } = state;
+  const upstream = createUpstream({
+    servers: config.upstream.servers,
+    timeoutMs: config.upstream.timeoutMs,
+    maxInFlight: config.upstream.maxInFlight,
+    maySend: () => budget.take(),
+    logger,
+  });
+  const guard = createBudgetGuard(budget, upstream);
+  return { forwarder: guard, upstream, budget: guard };
+}
