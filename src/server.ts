@@ -3,6 +3,7 @@
 
 import { isDeepStrictEqual } from 'node:util';
 import type { EC2Client } from '@aws-sdk/client-ec2';
+import { DEFAULT_TTL } from './config/load.js';
 import type { Config } from './config/types.js';
 import { createAdmit } from './dns/admit.js';
 import { Pipeline, type PipelineState } from './dns/pipeline.js';
@@ -12,7 +13,8 @@ import { createDiscovery, type Discovery } from './ec2/discovery.js';
 import { Budget } from './forward/budget.js';
 import { buildForwardChain, type ChainState, type ForwardChain } from './forward/chain.js';
 import type { Logger } from './log.js';
-import { ZoneAnswers } from './zone/answers.js';
+import type { RewriteView } from './forward/rewrite.js';
+import { STALE_TTL, ZoneAnswers } from './zone/answers.js';
 import type { Snapshot } from './zone/snapshot.js';
 
 export interface ServerOptions {
@@ -46,12 +48,15 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
   const { logger } = options;
   let config = initial;
   // Survives reloads: the cache's entries and the budget's window.
-  const chainState: ChainState = { budget: new Budget(config.upstream.maxQps, logger.child({ component: 'budget' })) };
+  const chainState: ChainState = {
+    budget: new Budget(config.upstream.maxQps, logger.child({ component: 'budget' })),
+    rewriteView: () => rewriteView(config, discovery.current()),
+  };
   const chainFor = (cfg: Config): ForwardChain => buildForwardChain(cfg, chainState, logger);
   const discoveryFor = (cfg: Config, seed?: Snapshot): Discovery =>
     createDiscovery(cfg, logger, { client: options.ec2Client, now: options.now, seed });
-  let chain = chainFor(config);
   let discovery = discoveryFor(config);
+  let chain = chainFor(config);
 
   const zonesFor = (cfg: Config, snapshot: Snapshot): ZoneAnswers => {
     const zones = new ZoneAnswers(cfg.zones, snapshot, cfg.upstream.servers.length > 0);
@@ -141,6 +146,18 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
       await chain.forwarder.close();
     },
   };
+}
+
+/**
+ * The EIP map to rewrite with: none once the data has expired (the EIP may
+ * have moved anywhere since), the shortest primary zone TTL as the cap (1 s
+ * while discovery is failing, as for zone answers).
+ */
+function rewriteView(config: Config, snapshot: Snapshot): RewriteView {
+  if (snapshot.expired === true) return { elasticIps: undefined, ttl: 0 };
+  const ttls = config.zones.filter((z) => z.primaries === undefined).map((z) => z.ttl);
+  const ttl = ttls.length > 0 ? Math.min(...ttls) : DEFAULT_TTL;
+  return { elasticIps: snapshot.elasticIps, ttl: snapshot.stale === true ? Math.min(ttl, STALE_TTL) : ttl };
 }
 
 /**

@@ -17,7 +17,7 @@ import type { Config, RecordConfig, RecordSource } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { Snapshot, SnapshotSource } from '../zone/snapshot.js';
 import { createEc2Client, describeError, type DescribedError } from './client.js';
-import { createSourcePlan, staticAnswers, type Backend, type SourcePlan } from './sources.js';
+import { createSourcePlan, staticAnswers, type Backend, type PollResult, type SourcePlan } from './sources.js';
 
 export interface Discovery extends SnapshotSource {
   /** Starts polling; the first poll begins at once and is not awaited. */
@@ -91,6 +91,12 @@ export function sourceKey(source: RecordSource): string {
   return canonical(source);
 }
 
+function sameMap(a: ReadonlyMap<string, string> | undefined, b: ReadonlyMap<string, string>): boolean {
+  if (a === undefined || a.size !== b.size) return false;
+  for (const [k, v] of b) if (a.get(k) !== v) return false;
+  return true;
+}
+
 function sameAddresses(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
   return a !== undefined && b !== undefined && a.length === b.length && a.every((ip, i) => ip === b[i]);
 }
@@ -141,7 +147,10 @@ export function createDiscovery(config: Config, logger: Logger, options: Discove
     // A static-only config never calls the API, so it needs no client.
     backend = client === undefined ? { kind: 'none' } : { kind: 'api', client };
   }
-  const plan: SourcePlan = createSourcePlan(records, backend);
+  const plan: SourcePlan = createSourcePlan(records, backend, { elasticIpMap: config.upstream.rewriteElasticIps });
+  if (config.upstream.rewriteElasticIps && !plan.mapsElasticIps) {
+    log.info('rewrite_elastic_ips inactive: this server polls no EC2 data for its zones');
+  }
 
   let lastSuccessAt: number | undefined;
   const origin: Provenance = { keys, confirmedAt: () => lastSuccessAt };
@@ -171,6 +180,7 @@ export function createDiscovery(config: Config, logger: Logger, options: Discove
   for (const [name, ips] of statics) initialRecords.set(name, Object.freeze(ips));
   const initiallyExpired = lastSuccessAt !== undefined && now() - lastSuccessAt > maxStaleMs;
   let snapshot = freeze({
+    ...(plan.mapsElasticIps && seed?.elasticIps !== undefined ? { elasticIps: seed.elasticIps } : {}),
     generation: seed !== undefined ? seed.generation + 1 : 0,
     fetchedAt: carried.size > 0 && seed !== undefined ? seed.fetchedAt : 0,
     records: initialRecords,
@@ -190,6 +200,15 @@ export function createDiscovery(config: Config, logger: Logger, options: Discove
   let started = false;
   let stopped = false;
 
+  /** The current data, for a publish that changes only the flags. */
+  function kept(): Pick<Fields, 'fetchedAt' | 'records' | 'elasticIps'> {
+    return {
+      fetchedAt: snapshot.fetchedAt,
+      records: snapshot.records,
+      ...(snapshot.elasticIps !== undefined ? { elasticIps: snapshot.elasticIps } : {}),
+    };
+  }
+
   function publish(next: Omit<Fields, 'generation'>): void {
     const previous = snapshot;
     snapshot = freeze({ ...next, generation: previous.generation + 1 });
@@ -202,8 +221,10 @@ export function createDiscovery(config: Config, logger: Logger, options: Discove
     }
   }
 
-  function onSuccess(answers: Map<string, string[]>, at: number): void {
+  function onSuccess({ answers, elasticIps }: PollResult, at: number): void {
     const previous = snapshot.records;
+    const previousMap = snapshot.elasticIps;
+    const mapChanged = elasticIps !== undefined && !sameMap(previousMap, elasticIps);
     const next = new Map<string, readonly string[]>();
     let changed = previous.size !== statics.size + answers.size;
     for (const [name, ips] of statics) next.set(name, previous.get(name) ?? Object.freeze(ips));
@@ -229,9 +250,10 @@ export function createDiscovery(config: Config, logger: Logger, options: Discove
     lastError = undefined;
     lastSuccessAt = at;
     log.debug({ changed }, 'poll ok');
-    if (changed || snapshot.stale === true || snapshot.expired === true) {
+    if (changed || mapChanged || snapshot.stale === true || snapshot.expired === true) {
       // Unchanged names keep their array object, so a listener can skip them by identity.
-      publish({ fetchedAt: at, records: next, stale: false, expired: false });
+      const map = mapChanged ? elasticIps : previousMap;
+      publish({ ...(map !== undefined ? { elasticIps: map } : {}), fetchedAt: at, records: next, stale: false, expired: false });
     }
   }
 
@@ -244,7 +266,7 @@ export function createDiscovery(config: Config, logger: Logger, options: Discove
       { ageMs: age, maxStaleMs, failures, lastError },
       'EC2 data older than max_stale: withholding discovered answers (SERVFAIL)',
     );
-    publish({ fetchedAt: snapshot.fetchedAt, records: snapshot.records, stale: true, expired: true });
+    publish({ ...kept(), stale: true, expired: true });
   }
 
   function onFailure(err: unknown): void {
@@ -262,7 +284,7 @@ export function createDiscovery(config: Config, logger: Logger, options: Discove
       );
     }
     if (snapshot.stale !== true) {
-      publish({ fetchedAt: snapshot.fetchedAt, records: snapshot.records, stale: true, expired: false });
+      publish({ ...kept(), stale: true, expired: false });
     }
     checkExpiry();
   }

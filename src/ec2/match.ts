@@ -81,6 +81,19 @@ export function elasticIpAnswer(addresses: readonly AddressLike[], selector: Ela
   return sortAddresses(addresses.filter((a) => matchesElasticIp(a, selector)).map((a) => a.PrivateIpAddress));
 }
 
+/**
+ * Public IP → private IP of every associated Elastic IP: what
+ * upstream.rewrite_elastic_ips answers in place of a public address.
+ */
+export function elasticIpMap(addresses: readonly AddressLike[]): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const a of addresses) {
+    if (a.AssociationId === undefined || a.PublicIp === undefined || a.PrivateIpAddress === undefined) continue;
+    if (isIPv4(a.PublicIp) && isIPv4(a.PrivateIpAddress)) map.set(a.PublicIp, a.PrivateIpAddress);
+  }
+  return map;
+}
+
 /** Primary private IPs of running instances carrying all the tags. */
 export function instancesAnswer(instances: readonly InstanceLike[], tag: TagSelector): string[] {
   return sortAddresses(

@@ -13,6 +13,7 @@ import type { RecordConfig, RecordSource } from '../config/types.js';
 import { readInventory } from './inventory.js';
 import {
   elasticIpAnswer,
+  elasticIpMap,
   instancesAnswer,
   networkInterfaceAnswer,
   sortAddresses,
@@ -30,14 +31,33 @@ export type Backend =
   /** Static records only: nothing to call. */
   | { readonly kind: 'none' };
 
+export interface PollResult {
+  /** Addresses for every non-static record. */
+  readonly answers: Map<string, string[]>;
+  /** Public → private IP of associated Elastic IPs; only when the plan was asked for it. */
+  readonly elasticIps?: Map<string, string>;
+}
+
 export interface SourcePlan {
   /** Kinds fetched on every poll, one call (plus pages) each. */
   readonly kinds: readonly DiscoveredKind[];
+  /** True when each poll also yields the Elastic IP map. */
+  readonly mapsElasticIps: boolean;
   /**
    * Answers for every non-static record. All or nothing: rejects when any
    * kind fails, so a partial poll can never remove a name.
    */
-  fetch(signal: AbortSignal): Promise<Map<string, string[]>>;
+  fetch(signal: AbortSignal): Promise<PollResult>;
+}
+
+export interface PlanOptions {
+  /**
+   * Also map every associated Elastic IP (upstream.rewrite_elastic_ips). It
+   * rides on the poll this config makes anyway: one DescribeAddresses, shared
+   * with elastic_ip records. A plan that calls nothing (static records only)
+   * does not start calling EC2 for it.
+   */
+  readonly elasticIpMap?: boolean;
 }
 
 export class DiscoveryConfigError extends Error {
@@ -155,7 +175,7 @@ export function staticAnswers(records: readonly RecordConfig[]): Map<string, str
  *   record needs instances or ENIs: the file only describes Elastic IPs, and
  *   silently answering nothing for those names would hide the mistake.
  */
-export function createSourcePlan(records: readonly RecordConfig[], backend: Backend): SourcePlan {
+export function createSourcePlan(records: readonly RecordConfig[], backend: Backend, options: PlanOptions = {}): SourcePlan {
   const eips = ofKind(records, 'elastic_ip');
   const instances = ofKind(records, 'instances');
   const enis = ofKind(records, 'network_interface');
@@ -170,25 +190,32 @@ export function createSourcePlan(records: readonly RecordConfig[], backend: Back
     );
   }
 
-  type Task = (signal: AbortSignal, answers: Map<string, string[]>) => Promise<void>;
+  interface Sink {
+    readonly answers: Map<string, string[]>;
+    elasticIps?: Map<string, string>;
+  }
+  type Task = (signal: AbortSignal, sink: Sink) => Promise<void>;
   const tasks: Task[] = [];
   const kinds: DiscoveredKind[] = [];
+  const polls = eips.length + instances.length + enis.length > 0;
+  const mapsElasticIps = options.elasticIpMap === true && polls && backend.kind !== 'none';
 
-  if (eips.length > 0 && backend.kind !== 'none') {
+  if ((eips.length > 0 || mapsElasticIps) && backend.kind !== 'none') {
     kinds.push('elastic_ip');
     const load: (signal: AbortSignal) => Promise<AddressLike[]> =
       backend.kind === 'api'
         ? (signal) => describeAllAddresses(backend.client, signal)
         : () => readInventory(backend.file);
-    tasks.push(async (signal, answers) => {
+    tasks.push(async (signal, sink) => {
       const addresses = await load(signal);
-      for (const r of eips) answers.set(r.fqdn, elasticIpAnswer(addresses, r.source.selector));
+      for (const r of eips) sink.answers.set(r.fqdn, elasticIpAnswer(addresses, r.source.selector));
+      if (mapsElasticIps) sink.elasticIps = elasticIpMap(addresses);
     });
   }
   if (backend.kind === 'api' && instances.length > 0) {
     kinds.push('instances');
     const tagKeys = tagKeyFilter(instances.map((r) => r.source.tag));
-    tasks.push(async (signal, answers) => {
+    tasks.push(async (signal, { answers }) => {
       const found = await describeRunningInstances(backend.client, signal, tagKeys);
       for (const r of instances) answers.set(r.fqdn, instancesAnswer(found, r.source.tag));
     });
@@ -196,7 +223,7 @@ export function createSourcePlan(records: readonly RecordConfig[], backend: Back
   if (backend.kind === 'api' && enis.length > 0) {
     kinds.push('network_interface');
     const filters = networkInterfaceFilters(enis);
-    tasks.push(async (signal, answers) => {
+    tasks.push(async (signal, { answers }) => {
       const found = await describeNetworkInterfaces(backend.client, signal, filters);
       for (const r of enis) {
         answers.set(
@@ -212,23 +239,24 @@ export function createSourcePlan(records: readonly RecordConfig[], backend: Back
 
   return {
     kinds,
+    mapsElasticIps,
     async fetch(signal) {
       signal.throwIfAborted();
       // The first failure aborts the sibling calls: the poll has failed anyway.
       const local = new AbortController();
       const forward = (): void => local.abort(signal.reason);
       signal.addEventListener('abort', forward, { once: true });
-      const answers = new Map<string, string[]>();
+      const sink: Sink = { answers: new Map<string, string[]>() };
       try {
         await Promise.all(
           tasks.map((task) =>
-            task(local.signal, answers).catch((err: unknown) => {
+            task(local.signal, sink).catch((err: unknown) => {
               local.abort(err);
               throw err;
             }),
           ),
         );
-        return answers;
+        return sink;
       } finally {
         signal.removeEventListener('abort', forward);
       }

@@ -1,4 +1,5 @@
-// The forward chain, assembled in one place: cache → budget guard → upstream.
+// The forward chain, assembled in one place:
+//   EIP rewrite → cache → budget guard → upstream.
 // Layers are cheap to rebuild on a reload; what must survive one (the cache's
 // entries, the budget's window) lives in objects the server keeps and hands
 // to each new chain (and resize after a reload commits).
@@ -7,6 +8,7 @@ import type { Config } from '../config/types.js';
 import type { Logger } from '../log.js';
 import { createBudgetGuard, type Budget, type BudgetStats } from './budget.js';
 import type { Forwarder } from './forwarder.js';
+import { createEipRewrite, type RewriteStats, type RewriteView } from './rewrite.js';
 import { createUpstream, type Upstream } from './upstream.js';
 
 export interface ForwardChain {
@@ -14,10 +16,14 @@ export interface ForwardChain {
   readonly forwarder: Forwarder;
   readonly upstream: Upstream;
   readonly budget: Forwarder<BudgetStats>;
+  /** Absent when upstream.rewrite_elastic_ips is off. */
+  readonly rewrite?: Forwarder<RewriteStats>;
 }
 
 export interface ChainState {
   readonly budget: Budget;
+  /** What the rewrite layer reads per reply: the current snapshot's EIP map. */
+  readonly rewriteView: () => RewriteView;
 }
 
 export function buildForwardChain(config: Config, state: ChainState, logger: Logger): ForwardChain {
@@ -30,5 +36,7 @@ export function buildForwardChain(config: Config, state: ChainState, logger: Log
     logger,
   });
   const guard = createBudgetGuard(budget, upstream);
-  return { forwarder: guard, upstream, budget: guard };
+  if (!config.upstream.rewriteElasticIps) return { forwarder: guard, upstream, budget: guard };
+  const rewrite = createEipRewrite(guard, state.rewriteView, logger.child({ component: 'rewrite' }));
+  return { forwarder: rewrite, upstream, budget: guard, rewrite };
 }

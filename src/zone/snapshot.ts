@@ -13,6 +13,12 @@ export interface Snapshot {
    * [] is known to have no address (answer NODATA).
    */
   readonly records: ReadonlyMap<string, readonly string[]>;
+  /**
+   * Public → private IP of this account's associated Elastic IPs, for
+   * upstream.rewrite_elastic_ips; absent when discovery does not map them.
+   * Unchanged polls keep the same Map object.
+   */
+  readonly elasticIps?: ReadonlyMap<string, string>;
   /** True while the latest poll failed: answers are still served, with a short TTL. */
   readonly stale?: boolean;
   /** True when the data is older than the configured max_stale bound: names answer SERVFAIL. */

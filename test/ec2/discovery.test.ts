@@ -492,3 +492,42 @@ describe('timer', () => {
     expect(fake.calls).toHaveLength(1);
   });
 });
+
+describe('the Elastic IP map (upstream.rewrite_elastic_ips)', () => {
+  const withRewrite = (recs: Array<readonly [string, RecordSource]>) => {
+    const base = makeConfig(recs);
+    return { ...base, upstream: { ...base.upstream, rewriteElasticIps: true } };
+  };
+
+  it('maps every associated EIP, from the one DescribeAddresses the poll makes anyway', async () => {
+    const d = track(createDiscovery(withRewrite(EIP_ONLY), silentLogger, { client }));
+    await d.pollNow();
+    expect(Object.fromEntries(d.current().elasticIps!)).toEqual({
+      '198.51.100.10': '10.0.1.10',
+      '198.51.100.11': '10.0.1.9',
+      '198.51.100.20': '10.0.2.5',
+      '198.51.100.30': '10.0.3.21',
+    });
+    expect(fake.calls.map((c) => c.action)).toEqual(['DescribeAddresses']);
+  });
+
+  it('adds DescribeAddresses to a poll that only needed instances, and publishes when an EIP moves', async () => {
+    const d = track(createDiscovery(withRewrite([['web', { kind: 'instances', tag: { Role: 'web', Env: 'prod' } }]]), silentLogger, { client }));
+    await d.pollNow();
+    expect(new Set(fake.calls.map((c) => c.action))).toEqual(new Set(['DescribeInstances', 'DescribeAddresses']));
+    const before = d.current();
+    await d.pollNow();
+    expect(d.current()).toBe(before); // nothing changed: no new snapshot
+    fake.associate('eipalloc-queue', { instanceId: 'i-spare' });
+    await d.pollNow();
+    expect(d.current().generation).toBe(before.generation + 1);
+    expect(d.current().elasticIps!.get('203.0.113.25')).toBe('10.0.1.50');
+  });
+
+  it('never starts calling EC2 for a config that polls nothing (static records only)', async () => {
+    const d = track(createDiscovery(withRewrite([['static', { kind: 'static', addresses: ['192.0.2.1'] }]]), silentLogger, { client }));
+    await d.pollNow();
+    expect(d.current().elasticIps).toBeUndefined();
+    expect(fake.calls).toHaveLength(0);
+  });
+});
