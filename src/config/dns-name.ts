@@ -42,3 +42,14 @@ export function parseRecordLabel(text: string): Parsed<string> {
 export function isAtOrBelow(name: string, zone: string): boolean {
   return name === zone || name.endsWith(`.${zone}`);
 }
+
+/**
+ * A TSIG key name (RFC 8945: a domain name): lower-cased, one trailing dot
+ * dropped, as BIND and Knot compare them.
+ */
+export function parseKeyName(text: string): Parsed<string> {
+  const name = text.trim().toLowerCase().replace(/\.$/, '');
+  if (name === '') return { ok: false, error: 'expected a key name like "transfer-key", got an empty name' };
+  const error = checkLabels(name, text);
+  return error ? { ok: false, error } : { ok: true, value: name };
+}
