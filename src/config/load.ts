@@ -254,6 +254,7 @@ function ioReason(err: unknown): string {
   if (code === 'ENOENT') return 'no such file';
   if (code === 'EACCES') return 'permission denied';
   if (code === 'EISDIR') return 'it is a directory';
+  if (code === 'ENOTDIR') return 'a part of the path is not a directory';
   return err instanceof Error ? err.message : String(err);
 }
 

@@ -856,6 +856,10 @@ describe('tsig', () => {
     const cases: [string, string][] = [
       ['missing.key', `${join(dir, 'missing.key')}: no such file (relative paths are resolved against the config file's directory)`],
       ['keys', `${join(dir, 'keys')}: is not a regular file (relative paths are resolved against the config file's directory)`],
+      [
+        'empty.key/k',
+        `${join(dir, 'empty.key', 'k')}: a part of the path is not a directory (relative paths are resolved against the config file's directory)`,
+      ],
       ['empty.key', `${join(dir, 'empty.key')}: is empty: ${formats}`],
       ['junk.key', `${join(dir, 'junk.key')}: holds no TSIG secret: ${formats}`],
       ['big.key', `${join(dir, 'big.key')}: is 70000 bytes; a TSIG key file is a few lines`],
