@@ -14,6 +14,10 @@ function checkLabels(name: string, original: string): string | undefined {
     if (!LABEL.test(label)) return `"${original}": label "${label}" may only contain a-z, 0-9, "-" and "_"`;
   }
   if (name.length > MAX_NAME) return `"${original}" is longer than ${MAX_NAME} characters`;
+  // The labels above were lower-cased, and toLowerCase maps a few non-ASCII
+  // letters to ASCII ones (the Kelvin sign to "k"): check the name as written.
+  const foreign = /[^\x00-\x7f]/u.exec(original);
+  if (foreign) return `"${original}": "${foreign[0]}" is not allowed; names may only contain a-z, 0-9, "-" and "_"`;
   return undefined;
 }
 

@@ -342,6 +342,13 @@ describe('names', () => {
     expect(zone('a..b')).toEqual(['zones[0].name', 2, 11, '"a..b" has an empty label (two dots in a row, or a leading dot)']);
     expect(zone(`${'x'.repeat(64)}.internal`)[3]).toMatch(/label "x{20}…" is longer than 63 characters/);
     expect(zone(`${`${'x'.repeat(63)}.`.repeat(4)}internal`)[3]).toMatch(/is longer than 253 characters$/);
+    // "\u212A" (KELVIN SIGN) lower-cases to "k": the name is checked as written.
+    expect(zone('\u212Aube.internal')).toEqual([
+      'zones[0].name',
+      2,
+      11,
+      '"\u212Aube.internal": "\u212A" is not allowed; names may only contain a-z, 0-9, "-" and "_"',
+    ]);
   });
 });
 

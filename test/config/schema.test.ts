@@ -836,10 +836,11 @@ describe('string syntax: the published patterns are the parsers', () => {
       'internal', 'Internal.', 'corp.example', 'a..b', '.', '', ' internal ', 'bad name', '_svc.internal', 'x-y.z_1', '*.internal',
       `${'x'.repeat(63)}.internal`, `${'x'.repeat(64)}.internal`, `${`${'x'.repeat(63)}.`.repeat(3)}${'x'.repeat(61)}`,
       `${`${'x'.repeat(63)}.`.repeat(3)}${'x'.repeat(61)}.`, `${`${'x'.repeat(63)}.`.repeat(3)}${'x'.repeat(62)}`, 'internal..', 'é.internal',
+      '\u212Aey.internal', // the Kelvin sign lower-cases to an ASCII "k"
     ];
     expect(names.filter((s) => matches(PATTERNS.dnsName, s) !== parseZoneName(s).ok)).toEqual([]);
     expect(names.filter((s) => matches(PATTERNS.keyName, s) !== parseKeyName(s).ok)).toEqual([]);
-    const labels = ['db', 'DB', 'a.b', 'db.', '@', 'a..b', '', 'bad name', '_ldap._tcp', 'x'.repeat(64), `${'x'.repeat(63)}.${'y'.repeat(63)}`, ' db'];
+    const labels = ['db', 'DB', 'a.b', 'db.', '@', 'a..b', '', 'bad name', '_ldap._tcp', 'x'.repeat(64), `${'x'.repeat(63)}.${'y'.repeat(63)}`, ' db', '\u212A8s'];
     expect(labels.filter((s) => matches(PATTERNS.recordName, s) !== parseRecordLabel(s).ok)).toEqual([]);
   });
 });
