@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { Config } from './config/types.js';
-import { createLogger, type Logger } from './log.js';
+import { createLogger, routeProcessWarnings, type Logger } from './log.js';
 import { startServer } from './server.js';
 
 const USAGE = `eipdns — split-horizon DNS for AWS VPCs: private names from Elastic IP
@@ -76,6 +76,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         process.stderr.write('eipdns claim: NAME is required (e.g. db.internal)\n');
         return 2;
       }
+      routeProcessWarnings((_, text) => process.stderr.write(`eipdns claim: warning: ${text}\n`));
       const { claim } = await import('./ec2/claim.js');
       return claim(config, name, { force: values.force === true, out: process.stdout, err: process.stderr });
     }
@@ -101,6 +102,7 @@ function summary(config: Config): string {
 
 async function serve(initial: Config): Promise<number> {
   const logger = createLogger(initial.log.level);
+  routeProcessWarnings((w, text) => logger.warn({ warning: w.name, ...(w.code !== undefined ? { code: w.code } : {}) }, text));
   logConfig(logger, initial, 'config loaded');
   let server;
   try {
@@ -159,7 +161,12 @@ function logConfig(logger: Logger, config: Config, msg: string): void {
   );
 }
 
+/** Set by the bundler (scripts/build.mjs); absent when running from source. */
+declare const __EIPDNS_VERSION__: string | undefined;
+
 function version(): string {
+  // The image has the bundle but no package.json.
+  if (typeof __EIPDNS_VERSION__ === 'string') return __EIPDNS_VERSION__;
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
 }
