@@ -35,6 +35,7 @@ describe('eipdns --help / --version / usage errors', () => {
     expect(r.stdout).toMatch(/Usage:/);
     expect(r.stdout).toMatch(/eipdns serve --config FILE/);
     expect(r.stdout).toMatch(/eipdns check --config FILE/);
+    expect(r.stdout).toMatch(/eipdns probe --config FILE \[--server HOST:PORT\]/);
   });
 
   it("--version prints package.json's version", async () => {
