@@ -241,6 +241,27 @@ not_json=$(docker logs "$HOSTNET" 2>&1 | grep -v '^{.*}$' || true)
 [[ -z $not_json ]] || fail "log lines that are not JSON: $not_json"
 ok "its log is JSON lines only"
 
+step "the ECS arrangement: the task definition's config writer, then eipdns reading its volume"
+task="$ROOT/deploy/ecs/task-definition.json"
+field() { node -e 'const t = require(process.argv[1]); const c = t.containerDefinitions.find((c) => c.name === process.argv[2]); process.stdout.write(String(eval(process.argv[3])))' "$task" "$@"; }
+[[ $(field eipdns-config 'JSON.stringify(c.entryPoint)') == '["node","-e"]' ]] || fail "the writer's entryPoint changed; update this test"
+# An empty, root-owned directory, as the ECS agent provides for a task volume.
+mkdir -m 755 "$WORK/ecs-volume"
+docker run --rm --network none --user "$(field eipdns-config c.user)" "${HARDENED[@]}"   -e EIPDNS_CONFIG="$(field eipdns-config 'c.environment.find((e) => e.name === "EIPDNS_CONFIG").value')"   -v "$WORK/ecs-volume:/etc/eipdns" --entrypoint node "$IMAGE" -e "$(field eipdns-config 'c.command[0]')" ||
+  fail "the config writer failed"
+[[ -f $WORK/ecs-volume/eipdns.yaml ]] || fail "the config writer wrote no eipdns.yaml"
+ECS=eipdns-smoke-ecs-$$
+CONTAINERS+=("$ECS")
+# Its config polls the EC2 API, which --network none cannot reach: it still
+# serves (the SOA the probe asks for is its own), with discovery degraded.
+docker run -d --name "$ECS" --network none --user "$(field eipdns 'c.user')" "${HARDENED[@]}"   -v "$WORK/ecs-volume:/etc/eipdns:ro" --health-interval 1s --health-start-period 30s   "$IMAGE" $(field eipdns 'c.command.join(" ")') >/dev/null
+health=$(wait_health "$ECS")
+[[ $health == healthy ]] || { docker logs "$ECS" >&2; fail "$ECS health: $health"; }
+soa=$(dig_in "$(pid_of "$ECS")" @127.0.0.1 -p 53 internal SOA)
+[[ -n $soa ]] || fail "no SOA for internal from the ECS arrangement"
+ok "the writer (uid $(field eipdns-config c.user), no capabilities) wrote the config; eipdns (uid 65532) serves it: healthy"
+
 step "docker stop"
 stop_gracefully "$NS"
 stop_gracefully "$HOSTNET"
+stop_gracefully "$ECS"
