@@ -71,7 +71,7 @@ export function createCache(next: Forwarder, opts: CacheOptions): Forwarder<Cach
   }
 
   function serveFresh(e: Entry, req: ForwardRequest, t: number): Buffer {
-    if (e.bytes === null) {
+    if (e.wire === null) {
       const q = req.query;
       return headerOnlyReply(req.msg, { id: q.id, queryFlags: q.flags, rcode: RCODE.SERVFAIL, questionEnd: q.questionEnd, edns: q.edns, ra: true });
     }
@@ -115,7 +115,7 @@ export function createCache(next: Forwarder, opts: CacheOptions): Forwarder<Cach
     if (reply !== null) {
       const v = classify(reply, f.questionEnd, lifetimes);
       if (v.kind === 'positive' || v.kind === 'negative') {
-        const e = new Entry(f.cacheKey, v.kind, v.bytes, v.ttlAt, v.ttl, t, entryCost(f.cacheKey, v.bytes.length, v.ttlAt.length));
+        const e = new Entry(f.cacheKey, v.kind, v.bytes.toString('latin1'), v.ttlAt, v.ttl, t, entryCost(f.cacheKey, v.bytes.length, v.ttlAt.length));
         store.set(e);
         outcome = { kind: 'answer', entry: e, source: 'upstream' };
       } else if (v.kind === 'pass') {

@@ -42,8 +42,10 @@ export type Verdict =
   | { readonly kind: 'pass'; readonly reason: string };
 
 /**
- * A cached answer. `bytes` is null for a cached failure, which is answered
- * with a bare SERVFAIL. Times are the cache clock's milliseconds.
+ * A cached answer. Its reply is held as a latin1 string (wire/reply.ts
+ * replyFromTemplate: compact on V8's heap, compacted by its GC), null for a
+ * cached failure, which is answered with a bare SERVFAIL. Times are the cache
+ * clock's milliseconds.
  */
 export class Entry {
   /** CLOCK reference bit: set by a hit, cleared by the passing hand (store.ts). */
@@ -59,7 +61,7 @@ export class Entry {
   constructor(
     readonly key: string,
     readonly kind: EntryKind,
-    readonly bytes: Buffer | null,
+    readonly wire: string | null,
     readonly ttlAt: readonly number[],
     /** Lifetime in whole seconds. */
     readonly ttl: number,
@@ -165,9 +167,7 @@ export function classify(reply: Buffer, questionEnd: number, l: Lifetimes): Verd
   if (ttl <= 0) return pass('TTL 0');
 
   const end = opt === undefined ? reply.length : opt.owner;
-  // Its own ArrayBuffer: a slice of Node's shared 8 KiB pool would keep the
-  // whole pool alive for as long as the entry lives.
-  const bytes = Buffer.allocUnsafeSlow(end);
+  const bytes = Buffer.allocUnsafe(end);
   reply.copy(bytes, 0, 0, end);
   if (opt !== undefined) bytes.writeUInt16BE(bytes.readUInt16BE(10) - 1, 10);
   const ttlAt: number[] = [];
@@ -184,12 +184,12 @@ export function classify(reply: Buffer, questionEnd: number, l: Lifetimes): Verd
  * most `ttl`; with `exact` (stale answers, RFC 8767 §4) set to `ttl`.
  */
 export function answerFrom(e: Entry, msg: Buffer, q: Query, ttl: number, exact: boolean): Buffer {
-  const src = e.bytes!;
-  const out = replyFromTemplate(src, msg, q);
+  const out = replyFromTemplate(e.wire!, msg, q);
   const at = e.ttlAt;
   for (let i = 0; i < at.length; i++) {
     const o = at[i]!;
-    if (exact || ttlOf(src, o) > ttl) writeTtl(out, o, ttl);
+    // `out` still holds the stored TTL here (normalised by classify).
+    if (exact || ttlOf(out, o) > ttl) writeTtl(out, o, ttl);
   }
   // RFC 6840 §5.8: AD goes only to a client that showed it understands it
   // (AD or DO in its query); the answer may have been fetched for one that did.

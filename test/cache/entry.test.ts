@@ -14,7 +14,7 @@ function kept(v: Verdict): Extract<Verdict, { bytes: Buffer }> {
 
 function entryOf(v: Verdict, storedAt = 0): Entry {
   const k = kept(v);
-  return new Entry('k', k.kind, k.bytes, k.ttlAt, k.ttl, storedAt, 0);
+  return new Entry('k', k.kind, k.bytes.toString('latin1'), k.ttlAt, k.ttl, storedAt, 0);
 }
 
 describe('classify: what an upstream reply becomes', () => {
@@ -99,7 +99,7 @@ describe('answerFrom: a cached answer made into this client\'s reply', () => {
     expect(e.secondsLeft(1_000)).toBe(60);
     expect(e.secondsLeft(1_000 + 59_999)).toBe(1);
     // The stored bytes are untouched.
-    expect(ttls(e.bytes!, QEND).map((r) => r.ttl)).toEqual([300, 60, 7200]);
+    expect(ttls(Buffer.from(e.wire!, 'latin1'), QEND).map((r) => r.ttl)).toEqual([300, 60, 7200]);
   });
 
   it('keeps a record\'s own TTL when it is below what the entry has left', () => {
@@ -110,10 +110,10 @@ describe('answerFrom: a cached answer made into this client\'s reply', () => {
 
   it('appends our OPT for an EDNS client (DO echoed), none for a client without EDNS', () => {
     const plain = queryBytes(QNAME);
-    expect(answerFrom(e, plain, parsed(plain), 10, false).length).toBe(e.bytes!.length);
+    expect(answerFrom(e, plain, parsed(plain), 10, false).length).toBe(e.wire!.length);
     const withDo = queryBytes(QNAME, { edns: 4096, dnssecOk: true });
     const out = answerFrom(e, withDo, parsed(withDo), 10, false);
-    expect(out.length).toBe(e.bytes!.length + 11);
+    expect(out.length).toBe(e.wire!.length + 11);
     expect(out.readUInt16BE(10)).toBe(1);
     const tail = ttls(out, QEND).at(-1)!;
     expect(tail).toEqual({ type: T.OPT, ttl: 0x8000 });

@@ -2,10 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { Entry } from '../../src/cache/entry.js';
 import { CacheStore, ENTRY_OVERHEAD, entryCost } from '../../src/cache/store.js';
 
-const BYTES = Buffer.alloc(64);
+const WIRE = 'x'.repeat(64);
 
 function entry(key: string, size = 64): Entry {
-  return new Entry(key, 'positive', BYTES, [], 60, 0, entryCost(key, size, 1));
+  return new Entry(key, 'positive', WIRE, [], 60, 0, entryCost(key, size, 1));
 }
 
 /** A deterministic PRNG (xorshift32), so a failure can be replayed. */
