@@ -296,6 +296,27 @@ describe('answer cache (dnsmasq upstream)', () => {
     expect(srv.server.pipeline.stats.responses.zone[RCODE.NOERROR]).toBe(6);
   });
 
+  it('takes its settings from the config file', async () => {
+    const yaml = `${inventoryConfig({ upstream: upstream.port, records: ['db: { a: ["10.0.1.10"] }'] })}
+cache:
+  max_entries: 123
+  max_bytes: 100000
+  max_ttl: 60
+  stale:
+    ttl: 7
+`;
+    const c = manualClock();
+    const srv = await startTestServer(yaml, { cacheNow: c.now, files: { 'inventory.json': DB } });
+    servers.push(srv);
+    expect(cacheStats(srv)).toMatchObject({ maxEntries: 123, maxBytes: 100_000 });
+    expect(ttlsOf(await query(srv.port, 'yaml.cache.test'))).toEqual([60]);
+    const off = await startTestServer(`${inventoryConfig({ upstream: upstream.port, records: ['db: { a: ["10.0.1.10"] }'] })}\ncache: false\n`, {
+      files: { 'inventory.json': DB },
+    });
+    servers.push(off);
+    expect(off.server.chain().cache).toBeUndefined();
+  });
+
   it('keeps its entries across a reload that swaps the upstream, and drops the layer when disabled', async () => {
     const other = await startUpstream('192.0.2.99');
     extraUpstreams.push(other);
