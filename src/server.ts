@@ -3,6 +3,7 @@
 
 import { isDeepStrictEqual } from 'node:util';
 import type { EC2Client } from '@aws-sdk/client-ec2';
+import { CacheStore } from './cache/store.js';
 import { DEFAULT_TTL } from './config/load.js';
 import type { Config } from './config/types.js';
 import { createAdmit } from './dns/admit.js';
@@ -24,6 +25,8 @@ export interface ServerOptions {
   readonly tcp?: Partial<TcpOptions>;
   /** Discovery's clock (tests age data without waiting). */
   readonly now?: () => number;
+  /** The answer cache's clock, monotonic ms (tests count TTLs down without waiting). */
+  readonly cacheNow?: () => number;
 }
 
 export interface BoundAddress {
@@ -50,6 +53,8 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
   // Survives reloads: the cache's entries and the budget's window.
   const chainState: ChainState = {
     budget: new Budget(config.upstream.maxQps, logger.child({ component: 'budget' })),
+    cache: new CacheStore(config.cache),
+    cacheNow: options.cacheNow,
     rewriteView: () => rewriteView(config, discovery.current()),
   };
   const chainFor = (cfg: Config): ForwardChain => buildForwardChain(cfg, chainState, logger);
@@ -121,6 +126,8 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
         config = next;
         chain = nextChain;
         chainState.budget.resize(next.upstream.maxQps);
+        if (next.cache.enabled) chainState.cache.resize(next.cache);
+        else chainState.cache.clear();
         // Swap before the new discovery starts, so its first snapshot lands
         // on top of this state rather than under it.
         pipeline.state = state;
