@@ -14,7 +14,7 @@ import { createDiscovery, type Discovery } from './ec2/discovery.js';
 import { Budget } from './forward/budget.js';
 import { buildForwardChain, type ChainState, type ForwardChain } from './forward/chain.js';
 import type { Logger } from './log.js';
-import type { RewriteView } from './forward/rewrite.js';
+import { rewriteViewOf, type RewriteView } from './forward/rewrite.js';
 import { STALE_TTL, ZoneAnswers } from './zone/answers.js';
 import type { Snapshot } from './zone/snapshot.js';
 
@@ -51,11 +51,19 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
   const { logger } = options;
   let config = initial;
   // Survives reloads: the cache's entries and the budget's window.
+  let viewFor: { snapshot?: Snapshot; config?: Config; view: RewriteView } = { view: rewriteViewOf(undefined, 0) };
   const chainState: ChainState = {
     budget: new Budget(config.upstream.maxQps, logger.child({ component: 'budget' })),
     cache: new CacheStore(config.cache),
     cacheNow: options.cacheNow,
-    rewriteView: () => rewriteView(config, discovery.current()),
+    rewriteView: () => {
+      // Built once per snapshot (and config): every forwarded reply reads it.
+      const snapshot = discovery.current();
+      if (viewFor.snapshot !== snapshot || viewFor.config !== config) {
+        viewFor = { snapshot, config, view: rewriteView(config, snapshot) };
+      }
+      return viewFor.view;
+    },
   };
   const chainFor = (cfg: Config): ForwardChain => buildForwardChain(cfg, chainState, logger);
   const discoveryFor = (cfg: Config, seed?: Snapshot): Discovery =>
@@ -161,10 +169,10 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
  * while discovery is failing, as for zone answers).
  */
 function rewriteView(config: Config, snapshot: Snapshot): RewriteView {
-  if (snapshot.expired === true) return { elasticIps: undefined, ttl: 0 };
+  if (snapshot.expired === true) return rewriteViewOf(undefined, 0);
   const ttls = config.zones.filter((z) => z.primaries === undefined).map((z) => z.ttl);
   const ttl = ttls.length > 0 ? Math.min(...ttls) : DEFAULT_TTL;
-  return { elasticIps: snapshot.elasticIps, ttl: snapshot.stale === true ? Math.min(ttl, STALE_TTL) : ttl };
+  return rewriteViewOf(snapshot.elasticIps, snapshot.stale === true ? Math.min(ttl, STALE_TTL) : ttl);
 }
 
 /**
