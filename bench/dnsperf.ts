@@ -38,7 +38,7 @@ export interface Measurement {
   readonly rcodes: string;
   /** Responses per RCODE name. */
   readonly byRcode: ReadonlyMap<string, number>;
-  /** NOERROR responses per second: what "answered" means below. */
+  /** NOERROR responses per second of sending: what "answered" means below. */
   readonly answeredQps: number;
   /** Where the CPU time went during the middle of the run, when it could be read from /proc. */
   readonly cpu?: CpuUse;
@@ -90,7 +90,11 @@ export async function dnsperf(r: DnsperfRun): Promise<Measurement> {
   if (code !== 0) throw new Error(`dnsperf exited ${code}:\n${run.output()}`);
   const use = await cpu;
   const m = parseDnsperf(run.output());
-  const answeredQps = m.runTime > 0 ? (m.byRcode.get('NOERROR') ?? 0) / m.runTime : 0;
+  // dnsperf stops sending at the time limit, then waits for what is still
+  // outstanding (up to its 5 s timeout for a lost query): that tail is in its
+  // run time but sends nothing, so the rate is over the sending time.
+  const sending = Math.min(m.runTime, r.seconds);
+  const answeredQps = sending > 0 ? (m.byRcode.get('NOERROR') ?? 0) / sending : 0;
   return { ...m, answeredQps, ...(use ? { cpu: use } : {}) };
 }
 

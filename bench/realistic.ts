@@ -31,7 +31,11 @@ export interface RealisticOptions {
   readonly seconds: number;
   readonly rounds: number;
   readonly seed: number;
+  /** Also run eipdns with cache.prefetch: false (to see what prefetch costs upstream). */
+  readonly noPrefetch: boolean;
 }
+
+type Which = 'eipdns' | 'dnsmasq' | 'eipdns (prefetch: false)';
 
 /** mulberry32: a small seeded PRNG, so the zone and the query file are the same every run. */
 function prng(seed: number): () => number {
@@ -94,6 +98,8 @@ interface Run {
   readonly m: Measurement;
   /** Queries NSD received during the run. */
   readonly upstream: number;
+  /** ... during its second half (the cold fill mostly done). */
+  readonly upstreamLate: number;
   readonly start: Memory | undefined;
   readonly end: Memory | undefined;
   readonly budget?: BudgetReport;
@@ -117,32 +123,34 @@ export async function runRealistic(o: RealisticOptions, dir: string, pin: Pinnin
   const runs = new Map<string, Run[]>();
   try {
     for (let round = 1; round <= o.rounds; round++) {
-      const order: ('eipdns' | 'dnsmasq')[] = round % 2 === 1 ? ['eipdns', 'dnsmasq'] : ['dnsmasq', 'eipdns'];
+      const servers: Which[] = ['eipdns', 'dnsmasq', ...(o.noPrefetch ? (['eipdns (prefetch: false)'] as const) : [])];
+      const order = round % 2 === 1 ? servers : [...servers].reverse();
       for (const which of order) {
         const run = await runOne(which, round, rdir, pin, nsd, dataFile, o);
         runs.set(which, [...(runs.get(which) ?? []), run]);
         const b = run.budget;
         console.log(
-          `  round ${round}  ${which.padEnd(8)}  ${fmtQps(run.m.qps)} qps, upstream ${run.upstream} queries (${(run.upstream / run.m.runTime).toFixed(0)}/s), ` +
+          `  round ${round}  ${which.padEnd(24)}  ${fmtQps(run.m.qps)} qps${run.m.lost > 0 ? ` (lost ${run.m.lost})` : ''}, upstream ${run.upstream} queries (${(run.upstream / run.m.runTime).toFixed(0)}/s; ${(run.upstreamLate / (run.m.runTime / 2)).toFixed(0)}/s in the 2nd half), ` +
             `hit ratio ${fmtPct(1 - run.upstream / run.m.completed)}, RSS ${fmtMb(run.start?.rss ?? NaN)} → peak ${fmtMb(run.end?.peak ?? NaN)} → ${fmtMb(run.end?.rss ?? NaN)}` +
-            `${b ? `, budget refused ${b.refused}${b.open ? '+ (still exhausted)' : ''} in ${b.episodes} episode(s)` : ''}  [${run.m.rcodes}]`,
+            `${b ? (b.episodes === 0 ? ', budget refused nothing' : `, budget refused ${b.refused}${b.open ? '+ (still exhausted)' : ''} in ${b.episodes} episode(s)`) : ''}  [${run.m.rcodes}]`,
         );
       }
     }
   } finally {
     await stop(nsd.started);
   }
-  return reportRealistic(runs, o);
+  return reportRealistic(runs, o, zone.ttls);
 }
 
-async function runOne(which: 'eipdns' | 'dnsmasq', round: number, rdir: string, pin: Pinning, nsd: Nsd, dataFile: string, o: RealisticOptions): Promise<Run> {
+async function runOne(which: Which, round: number, rdir: string, pin: Pinning, nsd: Nsd, dataFile: string, o: RealisticOptions): Promise<Run> {
   let server: Server;
   let budgetLog: (() => readonly string[]) | undefined;
-  if (which === 'eipdns') {
-    const d = join(rdir, `eipdns-${round}`);
+  if (which !== 'dnsmasq') {
+    const prefetch = which === 'eipdns';
+    const d = join(rdir, `eipdns-${prefetch ? '' : 'noprefetch-'}${round}`);
     mkdirSync(d, { recursive: true });
     // The defaults a host would run: cache bounds, prefetch, serve-stale, max_qps 900.
-    const e = await startEipdns({ label: 'eipdns', dir: d, cpu: pin.server, upstreamPort: nsd.port });
+    const e = await startEipdns({ label: which, dir: d, cpu: pin.server, upstreamPort: nsd.port, ...(prefetch ? {} : { prefetch: false }) });
     budgetLog = e.budgetLog;
     server = e;
   } else {
@@ -152,8 +160,11 @@ async function runOne(which: 'eipdns' | 'dnsmasq', round: number, rdir: string, 
   await sleep(1000);
   const startMem = memoryOf(server.started.pid);
   const before = await nsd.queries();
+  const half = sleep((o.seconds * 1000) / 2).then(() => nsd.queries());
   const m = await dnsperf({ port: server.port, dataFile, seconds: o.seconds, qps: o.qps, pin, serverPid: server.started.pid, clientHelpers: [nsd.started.pid] });
-  const upstream = (await nsd.queries()) - before;
+  const after = await nsd.queries();
+  const upstream = after - before;
+  const upstreamLate = after - (await half);
   const endMem = memoryOf(server.started.pid);
   let budget: BudgetReport | undefined;
   if (budgetLog !== undefined) {
@@ -165,11 +176,11 @@ async function runOne(which: 'eipdns' | 'dnsmasq', round: number, rdir: string, 
     budget = readBudgetLog(budgetLog());
   }
   await stop(server.started);
-  return { m, upstream, start: startMem, end: endMem, ...(budget ? { budget } : {}) };
+  return { m, upstream, upstreamLate, start: startMem, end: endMem, ...(budget ? { budget } : {}) };
 }
 
-function reportRealistic(runs: Map<string, Run[]>, o: RealisticOptions): boolean {
-  const rows: string[][] = [['server', 'client qps', 'NOERROR', 'upstream queries', 'upstream qps', 'hit ratio', 'server CPU', 'RSS start', 'RSS peak', 'RSS end', 'budget refused']];
+function reportRealistic(runs: Map<string, Run[]>, o: RealisticOptions, ttls: readonly number[]): boolean {
+  const rows: string[][] = [['server', 'client qps', 'NOERROR', 'upstream queries', 'upstream qps', '2nd half', 'hit ratio', 'server CPU', 'RSS start', 'RSS peak', 'RSS end', 'budget refused']];
   const med = (rs: readonly Run[], f: (r: Run) => number): number => median(rs.map(f));
   for (const [label, rs] of runs) {
     const budget = rs.map((r) => r.budget).filter((b): b is BudgetReport => b !== undefined);
@@ -179,6 +190,7 @@ function reportRealistic(runs: Map<string, Run[]>, o: RealisticOptions): boolean
       fmtPct(med(rs, (r) => (r.m.byRcode.get('NOERROR') ?? 0) / Math.max(1, r.m.completed))),
       `${med(rs, (r) => r.upstream).toFixed(0)}${rs.length > 1 ? ` (${range(rs.map((r) => r.upstream), (x) => x.toFixed(0))})` : ''}`,
       med(rs, (r) => r.upstream / r.m.runTime).toFixed(0),
+      med(rs, (r) => r.upstreamLate / (r.m.runTime / 2)).toFixed(0),
       fmtPct(med(rs, (r) => 1 - r.upstream / r.m.completed)),
       rs.every((r) => r.m.cpu) ? fmtPct(med(rs, (r) => r.m.cpu!.server)) : 'n/a',
       fmtMb(med(rs, (r) => r.start?.rss ?? NaN)),
@@ -189,29 +201,38 @@ function reportRealistic(runs: Map<string, Run[]>, o: RealisticOptions): boolean
   }
   console.log(`\n${table(rows)}`);
   console.log(
-    'upstream queries: counted by NSD (nsd-control stats_noreset, num.queries) over the run; hit ratio: 1 − upstream queries / client queries answered; ' +
+    'upstream queries: counted by NSD (nsd-control stats_noreset, num.queries) over the run; upstream qps: over the run, and over its second half (most of the cold fill done); hit ratio: 1 − upstream queries / client queries answered; ' +
       'RSS start: before the run (process warm, cache empty); peak: VmHWM since the process started; end: right after the run',
   );
   const e = runs.get('eipdns') ?? [];
   const d = runs.get('dnsmasq') ?? [];
+  const np = runs.get('eipdns (prefetch: false)') ?? [];
+  if (np.length > 0 && e.length > 0) {
+    const diff = med(e, (r) => r.upstream) - med(np, (r) => r.upstream);
+    console.log(`prefetch: eipdns with prefetch sent ${diff >= 0 ? `${diff.toFixed(0)} more` : `${(-diff).toFixed(0)} fewer`} queries upstream than without (prefetch refreshes a name asked in the last 10 % of its TTL, before it expires)`);
+  }
   if (e.length === 0 || d.length === 0) return true;
   const eu = med(e, (r) => r.upstream);
   const du = med(d, (r) => r.upstream);
   const ok = eu <= du;
-  const refused = e.flatMap((r) => (r.budget ? [r.budget] : []));
-  const anyRefused = refused.some((b) => b.episodes > 0);
+  const episodes = (rs: readonly Run[]): BudgetReport[] => rs.flatMap((r) => (r.budget && r.budget.episodes > 0 ? [r.budget] : []));
   console.log(
     `check: eipdns sent ${eu.toFixed(0)} queries upstream, dnsmasq ${du.toFixed(0)} (eipdns ≤ dnsmasq for the same work) ${ok ? 'PASS' : 'FAIL'}` +
-      (anyRefused ? " — but not the same work: eipdns's budget refused some (below)" : ''),
+      (episodes(e).length > 0 ? " — but not the same work: eipdns's budget refused some (below)" : ''),
   );
-  console.log(
-    anyRefused
-      ? `note: eipdns's upstream budget (upstream.max_qps, default 900) refused queries during the run (${refused.map((b) => `${b.refused}${b.open ? '+' : ''} in ${b.episodes} episode(s)`).join('; ')}): ` +
-          'those clients got SERVFAIL or a stale answer, and fewer packets went upstream than the work needed'
-      : `eipdns's upstream budget (upstream.max_qps, default 900) refused nothing (its log shows no exhaustion; NSD saw at most ${Math.max(...e.map((r) => r.upstream / r.m.runTime)).toFixed(0)}/s on average over a run)`,
-  );
-  const notAnswered = [...e, ...d].filter((r) => (r.m.byRcode.get('NOERROR') ?? 0) < r.m.completed || r.m.lost > 0);
+  for (const [label, rs] of [['eipdns', e], ['eipdns (prefetch: false)', np]] as const) {
+    if (rs.length === 0) continue;
+    const refused = episodes(rs);
+    console.log(
+      refused.length > 0
+        ? `note: ${label}: the upstream budget (upstream.max_qps, default 900) refused queries (${refused.map((b) => `${b.refused}${b.open ? '+' : ''} in ${b.episodes} episode(s)`).join('; ')}): ` +
+            'those clients got SERVFAIL or a stale answer, and fewer packets went upstream than the work needed'
+        : `${label}: the upstream budget (upstream.max_qps, default 900) refused nothing (no exhaustion in its log; NSD saw ${Math.max(...rs.map((r) => r.upstream / r.m.runTime)).toFixed(0)}/s on average)`,
+    );
+  }
+  const notAnswered = [...e, ...d, ...np].filter((r) => (r.m.byRcode.get('NOERROR') ?? 0) < r.m.completed || r.m.lost > 0);
   if (notAnswered.length > 0) console.log(`note: some realistic runs had answers other than NOERROR or lost queries (see the rounds above)`);
-  if (o.seconds < 2 * MIN_TTL) console.log(`note: a ${o.seconds} s run sees no TTL expire but the shortest (${MIN_TTL} s): it mostly measures the cold fill`);
+  const expiring = ttls.filter((t) => t < o.seconds).length / ttls.length;
+  if (expiring < 0.25) console.log(`note: in a ${o.seconds} s run only names with a TTL under ${o.seconds} s (${fmtPct(expiring)} of them) can expire and be asked again: it mostly measures the cold fill`);
   return ok;
 }

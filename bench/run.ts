@@ -64,6 +64,7 @@ const HELP = `Usage: npm run bench -- [options]
   --zipf-names N    realistic: names in the zone (default 10000)
   --zipf-s S        realistic: Zipf exponent (default 1)
   --zipf-rounds N   realistic: rounds, servers alternating (default 1)
+  --zipf-no-prefetch  realistic: also run eipdns with cache.prefetch: false
   --no-build        use dist/ as it is instead of bundling it first
 `;
 
@@ -85,6 +86,7 @@ function parseOptions(argv: readonly string[]): Options {
       'zipf-names': { type: 'string' },
       'zipf-s': { type: 'string' },
       'zipf-rounds': { type: 'string' },
+      'zipf-no-prefetch': { type: 'boolean' },
       'no-build': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -124,6 +126,7 @@ function parseOptions(argv: readonly string[]): Options {
       seconds: positive('zipf-seconds', values['zipf-seconds'], quick ? 10 : 60),
       rounds: positive('zipf-rounds', values['zipf-rounds'], 1),
       seed: 6,
+      noPrefetch: values['zipf-no-prefetch'] === true,
     },
     build: values['no-build'] !== true,
   };
