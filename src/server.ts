@@ -9,11 +9,13 @@ import { createAdmit } from './dns/admit.js';
 import { Pipeline, type PipelineState } from './dns/pipeline.js';
 import { DEFAULT_TCP_OPTIONS, listenTcp, type TcpListener, type TcpOptions } from './dns/tcp.js';
 import { listenUdp, type UdpListener } from './dns/udp.js';
-import { createDiscovery, type Discovery } from './ec2/discovery.js';
+import type { Discovery } from './ec2/discovery.js';
+import { fixedDiscovery, needsEc2 } from './ec2/fixed.js';
 import { Budget } from './forward/budget.js';
 import { buildForwardChain, type ChainState, type ForwardChain } from './forward/chain.js';
 import type { Logger } from './log.js';
 import type { RewriteView } from './forward/rewrite.js';
+import { TransferRoom, type TransferRoomOptions } from './transfer/room.js';
 import { STALE_TTL, ZoneAnswers } from './zone/answers.js';
 import type { Snapshot } from './zone/snapshot.js';
 
@@ -22,8 +24,10 @@ export interface ServerOptions {
   /** Tests pass a client with explicit credentials; otherwise the SDK default chain. */
   readonly ec2Client?: EC2Client;
   readonly tcp?: Partial<TcpOptions>;
-  /** Discovery's clock (tests age data without waiting). */
+  /** Discovery's and the transfer room's clock (tests age data without waiting). */
   readonly now?: () => number;
+  /** Transfer timings (tests shorten NOTIFY retries). */
+  readonly transfer?: Pick<TransferRoomOptions, 'notifyWaitsMs' | 'secondary'>;
 }
 
 export interface BoundAddress {
@@ -36,6 +40,8 @@ export interface EipdnsServer {
   readonly addresses: readonly BoundAddress[];
   readonly pipeline: Pipeline;
   discovery(): Discovery;
+  /** Zone versions, transfers, NOTIFY and TSIG. */
+  readonly transfer: TransferRoom;
   /** The current forward chain (replaced when a reload changes upstream settings). */
   chain(): ForwardChain;
   config(): Config;
@@ -53,13 +59,18 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
     rewriteView: () => rewriteView(config, discovery.current()),
   };
   const chainFor = (cfg: Config): ForwardChain => buildForwardChain(cfg, chainState, logger);
-  const discoveryFor = (cfg: Config, seed?: Snapshot): Discovery =>
-    createDiscovery(cfg, logger, { client: options.ec2Client, now: options.now, seed });
-  let discovery = discoveryFor(config);
+  // The AWS SDK is loaded only by a config that polls EC2 (fixed.ts).
+  const discoveryFor = async (cfg: Config, seed?: Snapshot): Promise<Discovery> => {
+    if (!needsEc2(cfg)) return fixedDiscovery(cfg, seed);
+    const { createDiscovery } = await import('./ec2/discovery.js');
+    return createDiscovery(cfg, logger, { client: options.ec2Client, now: options.now, seed });
+  };
+  let discovery = await discoveryFor(config);
   let chain = chainFor(config);
+  const room = new TransferRoom(config, { logger, ...(options.now ? { now: options.now } : {}), ...options.transfer });
 
   const zonesFor = (cfg: Config, snapshot: Snapshot): ZoneAnswers => {
-    const zones = new ZoneAnswers(cfg.zones, snapshot, cfg.upstream.servers.length > 0);
+    const zones = new ZoneAnswers(room.update(snapshot), cfg.upstream.servers.length > 0);
     zones.warm();
     return zones;
   };
@@ -67,11 +78,14 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
     zones: zonesFor(config, discovery.current()),
     admit: createAdmit(config.acl.allow),
     forwarder: chain.forwarder,
+    transfer: room,
   });
   const swapZones = (snapshot: Snapshot): void => {
     pipeline.state = { ...pipeline.state, zones: zonesFor(config, snapshot) };
   };
   let unsubscribe = discovery.onChange(swapZones);
+  // A secondary zone's new copy (or its expiry) is a new answer set too.
+  const unsubscribeRoom = room.onChange(() => swapZones(discovery.current()));
   discovery.start();
 
   const handler = pipeline.handle.bind(pipeline);
@@ -87,15 +101,18 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
   } catch (err) {
     await Promise.all(listeners.map((l) => l.close()));
     await discovery.stop();
+    await room.close();
     await chain.forwarder.close();
     throw err;
   }
+  room.start();
   logger.info({ listen: addresses.map((a) => `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`) }, 'listening (udp+tcp)');
 
   return {
     addresses,
     pipeline,
     discovery: () => discovery,
+    transfer: room,
     chain: () => chain,
     config: () => config,
     async reload(next) {
@@ -110,12 +127,14 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
       let nextDiscovery = discovery;
       try {
         if (discoveryChanged) {
-          nextDiscovery = discoveryFor(next, discovery.current());
+          nextDiscovery = await discoveryFor(next, discovery.current());
         }
+        room.configure(next);
         const state: PipelineState = {
           zones: zonesFor(next, nextDiscovery.current()),
           admit: createAdmit(next.acl.allow),
           forwarder: nextChain.forwarder,
+          transfer: room,
         };
         const previous = { chain, discovery };
         config = next;
@@ -141,7 +160,9 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
     },
     async close() {
       unsubscribe();
+      unsubscribeRoom();
       await Promise.all(listeners.map((l) => l.close()));
+      await room.close();
       await discovery.stop();
       await chain.forwarder.close();
     },

@@ -32,6 +32,11 @@ export function listenUdp(host: string, port: number, handler: Handler, logger: 
   socket.on('message', (msg, rinfo) => {
     // Port 0 cannot be answered (send() throws) and is always spoofed.
     if (rinfo.port === 0) return;
+    // Several messages are a TCP-only answer (zone transfer); never asked of UDP, sent as they are.
+    const sendAll = (r: Buffer | Buffer[]): void => {
+      if (Buffer.isBuffer(r)) socket.send(r, rinfo.port, rinfo.address, sent);
+      else for (const m of r) socket.send(m, rinfo.port, rinfo.address, sent);
+    };
     const client: Client = { address: rinfo.address, port: rinfo.port, transport: 'udp' };
     let reply: Reply | Promise<Reply>;
     try {
@@ -42,12 +47,12 @@ export function listenUdp(host: string, port: number, handler: Handler, logger: 
     }
     if (reply === null) return;
     if (!isPending(reply)) {
-      socket.send(reply, rinfo.port, rinfo.address, sent);
+      sendAll(reply);
       return;
     }
     reply.then(
       (r) => {
-        if (r !== null) socket.send(r, rinfo.port, rinfo.address, sent);
+        if (r !== null) sendAll(r);
       },
       (err: unknown) => logger.error({ err }, 'query handler failed'),
     );

@@ -8,7 +8,7 @@ import type { EC2Client } from '@aws-sdk/client-ec2';
 import { loadConfig } from '../../src/config/load.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import type { TcpOptions } from '../../src/dns/tcp.js';
-import { startServer, type EipdnsServer } from '../../src/server.js';
+import { startServer, type EipdnsServer, type ServerOptions } from '../../src/server.js';
 
 export interface TestServer {
   readonly server: EipdnsServer;
@@ -25,7 +25,15 @@ export function tempDir(): string {
 
 export async function startTestServer(
   yaml: string,
-  opts: { files?: Record<string, string>; ec2Client?: EC2Client; logger?: Logger; dir?: string; now?: () => number; tcp?: Partial<TcpOptions> } = {},
+  opts: {
+    files?: Record<string, string>;
+    ec2Client?: EC2Client;
+    logger?: Logger;
+    dir?: string;
+    now?: () => number;
+    tcp?: Partial<TcpOptions>;
+    transfer?: ServerOptions['transfer'];
+  } = {},
 ): Promise<TestServer> {
   const dir = opts.dir ?? tempDir();
   const write = (name: string, content: string): string => {
@@ -35,7 +43,13 @@ export async function startTestServer(
   };
   for (const [name, content] of Object.entries(opts.files ?? {})) write(name, content);
   const config = loadConfig(write('eipdns.yaml', yaml));
-  const server = await startServer(config, { logger: opts.logger ?? silentLogger, ec2Client: opts.ec2Client, now: opts.now, tcp: opts.tcp });
+  const server = await startServer(config, {
+    logger: opts.logger ?? silentLogger,
+    ec2Client: opts.ec2Client,
+    now: opts.now,
+    tcp: opts.tcp,
+    ...(opts.transfer ? { transfer: opts.transfer } : {}),
+  });
   return {
     server,
     port: server.addresses[0]!.port,
