@@ -14,6 +14,16 @@ const secret = newSecret();
 const key = keyOf(secret);
 const now = Math.floor(Date.now() / 1000);
 
+/** `msg` with its TSIG MAC cut to its first `size` octets (RDLENGTH and MAC size adjusted). */
+function truncateMac(msg: Buffer, size: number): Buffer {
+  const t = readTsig(msg, findTsigStart(msg)!);
+  const macAt = msg.length - 6 - t.other.length - t.mac.length;
+  const out = Buffer.concat([msg.subarray(0, macAt - 2), Buffer.from([size >> 8, size & 0xff]), t.mac.subarray(0, size), msg.subarray(macAt + t.mac.length)]);
+  const rdlengthAt = t.start + 2 + KEY_NAME.length + 8;
+  out.writeUInt16BE(out.readUInt16BE(rdlengthAt) - (t.mac.length - size), rdlengthAt);
+  return out;
+}
+
 describe('sign and verify', () => {
   it('round-trips a request and its response (the response covers the request MAC)', () => {
     const q = request({ type: TYPE.SOA, key, now });
@@ -21,7 +31,7 @@ describe('sign and verify', () => {
     expect(verify(q.msg, tsig, key, { now }).ok).toBe(true);
     const reply = Buffer.from(q.msg.subarray(0, tsig.start));
     reply.writeUInt16BE(reply.readUInt16BE(10) - 1, 10);
-    reply[2] |= 0x80;
+    reply[2] = reply[2]! | 0x80;
     const signed = sign(reply, key, { now, prior: tsig.mac }).msg;
     const rt = readTsig(signed, findTsigStart(signed)!);
     expect(verify(signed, rt, key, { now, prior: tsig.mac }).ok).toBe(true);
@@ -31,7 +41,7 @@ describe('sign and verify', () => {
   it('answers BADSIG to a flipped bit, BADKEY to another key, BADTIME outside the fudge, BADTRUNC to a truncated MAC', () => {
     const q = request({ type: TYPE.SOA, key, now }).msg;
     const flipped = Buffer.from(q);
-    flipped[13] ^= 0x01;
+    flipped[13] = flipped[13]! ^ 0x01;
     const check = (m: Buffer, o: { now?: number; other?: typeof key } = {}) => {
       const v = verify(m, readTsig(m, findTsigStart(m)!), o.other ?? key, { now: o.now ?? now });
       return v.ok ? 0 : v.error;
@@ -41,6 +51,11 @@ describe('sign and verify', () => {
     expect(check(q, { other: keyOf(newSecret()) })).toBe(TSIG_ERROR.BADSIG);
     expect(check(q, { now: now + 301 })).toBe(TSIG_ERROR.BADTIME);
     expect(check(q, { now: now - 300 })).toBe(0);
+    // The same MAC cut to 16 octets (allowed by §5.2.2.1, refused by our policy), and to 8 (never allowed).
+    expect(check(truncateMac(q, 16))).toBe(TSIG_ERROR.BADTRUNC);
+    const tooShort = truncateMac(q, 8);
+    const v = verify(tooShort, readTsig(tooShort, findTsigStart(tooShort)!), key, { now });
+    expect(v.ok ? 'ok' : v.rcode).toBe(1); // FORMERR
   });
 
   it('chains a stream: every message signed, and unsigned ones in between accepted when covered', () => {
