@@ -197,3 +197,23 @@ describe('a misbehaving primary', () => {
     expect(zone.versions.current?.serial).toBe(10);
   });
 });
+
+describe('several primaries', () => {
+  it('tries them in order: a dead first one costs one failed connect, the next one serves', async () => {
+    const dead = await (async () => {
+      // A port nothing listens on: bind, note it, close.
+      const s = createServer();
+      await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+      const p = (s.address() as { port: number }).port;
+      await new Promise<void>((resolve) => s.close(() => resolve()));
+      return p;
+    })();
+    stats = new TransferStats();
+    const config: ZoneConfig = { name: 'internal', ttl: 5, records: [], primaries: [{ host: '127.0.0.1', port: dead }, { host: '127.0.0.1', port }], soa: DEFAULT_SOA };
+    zone = new SecondaryZone(config, config.primaries!, undefined, { logger: silentLogger, stats, now: Date.now });
+    answer = goodAnswer(zoneData(20));
+    await zone.refresh();
+    expect(zone.versions.current?.serial).toBe(20);
+    expect(stats.fetched).toMatchObject({ axfr: 1, failed: 0 });
+  });
+});
