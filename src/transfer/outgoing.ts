@@ -6,9 +6,9 @@
 // and question bytes (same length, so compression pointers stay valid) and
 // signs each one.
 //
-// A version's AXFR stream is built once and kept with that version (a
-// WeakMap, so it goes when the version does): N secondaries fetching after a
-// change cost one encoding.
+// The current version's AXFR stream is built once and kept (one per zone,
+// replaced with the version): N secondaries fetching after a change cost one
+// encoding, and versions kept for IXFR history keep no streams.
 
 import { TYPE } from '../wire/codes.js';
 import { HEADER_SIZE } from '../wire/header.js';
@@ -23,7 +23,7 @@ export const MESSAGE_LIMIT = 16 * 1024;
 /** QR and AA; opcode QUERY, NOERROR. */
 const FLAGS = 0x8400;
 
-const axfrCache = new WeakMap<ZoneData, readonly Buffer[]>();
+const axfrCache = new Map<string, { readonly data: ZoneData; readonly stream: readonly Buffer[] }>();
 
 /** Accumulates records into messages of at most `limit` octets. */
 class Stream {
@@ -63,13 +63,12 @@ function soaRecord(data: ZoneData): Rr {
 
 /** RFC 5936 §2.2: SOA, every other record, SOA again. */
 export function axfrStream(data: ZoneData, limit = MESSAGE_LIMIT): readonly Buffer[] {
-  if (limit === MESSAGE_LIMIT) {
-    const cached = axfrCache.get(data);
-    if (cached !== undefined) return cached;
-  }
-  const s = full(data, TYPE.AXFR, limit);
-  if (limit === MESSAGE_LIMIT) axfrCache.set(data, s);
-  return s;
+  if (limit !== MESSAGE_LIMIT) return full(data, TYPE.AXFR, limit);
+  const cached = axfrCache.get(data.apex);
+  if (cached?.data === data) return cached.stream;
+  const stream = full(data, TYPE.AXFR, limit);
+  axfrCache.set(data.apex, { data, stream });
+  return stream;
 }
 
 function full(data: ZoneData, questionType: number, limit: number): Buffer[] {
@@ -88,8 +87,8 @@ function full(data: ZoneData, questionType: number, limit: number): Buffer[] {
  */
 export function ixfrStream(data: ZoneData, changes: readonly Change[] | undefined, limit = MESSAGE_LIMIT): readonly Buffer[] {
   if (changes === undefined) {
-    const cached = limit === MESSAGE_LIMIT ? axfrCache.get(data) : undefined;
-    return cached ?? full(data, TYPE.IXFR, limit);
+    const cached = axfrCache.get(data.apex);
+    return limit === MESSAGE_LIMIT && cached?.data === data ? cached.stream : full(data, TYPE.IXFR, limit);
   }
   const s = new Stream(data, TYPE.IXFR, limit);
   s.add(soaRecord(data));

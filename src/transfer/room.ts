@@ -130,6 +130,8 @@ export class TransferRoom {
           now: this.now,
           ...this.o.secondary,
         });
+        // New primaries or key: keep serving the copy we have until they answer.
+        if (old?.kind === 'secondary') zone.seed(old.zone);
         zone.onChange(() => this.emit());
         next.set(zc.name, { kind: 'secondary', config: zc, zone });
         if (this.started) zone.start();
@@ -279,6 +281,7 @@ export class TransferRoom {
       if (client.transport === 'udp') return this.signedBare(msg, q, RCODE.FORMERR, signed);
       stream = axfrStream(data);
       this.stats.served.axfr++;
+      this.log.debug({ ...fields, serial: data.serial, messages: stream.length }, 'AXFR');
     } else {
       const theirs = clientSerial(msg, q);
       if (theirs === undefined) return this.signedBare(msg, q, RCODE.FORMERR, signed);

@@ -77,6 +77,13 @@ export class SecondaryZone {
     return this.expired ? undefined : this.versions.current;
   }
 
+  /** Takes over another instance's copy and contact time (a reload that changed primaries or key). */
+  seed(from: SecondaryZone): void {
+    this.versions.reset(from.versions.current);
+    this.lastContact = from.lastContact;
+    this.expired = from.expired;
+  }
+
   onChange(listener: () => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);

@@ -7,6 +7,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createSocket, type Socket } from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
 import { TransferReader } from '../../src/transfer/incoming.js';
 import { RCODE, TYPE } from '../../src/wire/codes.js';
 import { sameContent, type ZoneData } from '../../src/zone/data.js';
@@ -182,5 +183,27 @@ describe('NOTIFY out', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({ level: LEVEL.warn, zone: 'internal', acked: [expect.stringMatching(/^127\.0\.0\.1:/)] });
     expect((lines[0] as unknown as { failed: Array<{ attempts: number; reason: string }> }).failed).toEqual([expect.objectContaining({ attempts: 4, reason: 'no answer' })]);
+  });
+});
+
+describe('reload', () => {
+  let srv: TestServer;
+  const yaml = (records: string[]) => primaryYaml({ records, tsig: false });
+  beforeAll(async () => {
+    srv = await startTestServer(yaml(['db: { a: ["10.0.1.10"] }']), { files: { 'inventory.json': inventory([]) } });
+  });
+  afterAll(async () => srv?.close());
+
+  it('keeps the serial when the records are the same, and moves it (with history) when they change', async () => {
+    const before = srv.server.transfer.transferable('internal')!;
+    await srv.server.reload(loadConfig(srv.write('eipdns.yaml', yaml(['db: { a: ["10.0.1.10"] }']))));
+    expect(srv.server.transfer.transferable('internal')).toBe(before);
+    await srv.server.reload(loadConfig(srv.write('eipdns.yaml', yaml(['db: { a: ["10.0.1.10"] }', 'new: { a: ["10.0.1.11"] }']))));
+    const after = srv.server.transfer.transferable('internal')!;
+    expect(after.serial).toBeGreaterThan(before.serial);
+    expect(after.nodes.has('new.internal')).toBe(true);
+    const ixfr = await tcpMessages(srv.port, request({ type: TYPE.IXFR, serial: before.serial }).msg);
+    expect(srv.server.transfer.stats.served.ixfr).toBe(1);
+    expect(rcodeOf(ixfr[0]!)).toBe(RCODE.NOERROR);
   });
 });
