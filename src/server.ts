@@ -3,18 +3,18 @@
 
 import { isDeepStrictEqual } from 'node:util';
 import type { EC2Client } from '@aws-sdk/client-ec2';
+import { CacheStore } from './cache/store.js';
 import { DEFAULT_TTL } from './config/load.js';
 import type { Config } from './config/types.js';
 import { createAdmit } from './dns/admit.js';
 import { Pipeline, type PipelineState } from './dns/pipeline.js';
 import { DEFAULT_TCP_OPTIONS, listenTcp, type TcpListener, type TcpOptions } from './dns/tcp.js';
 import { listenUdp, type UdpListener } from './dns/udp.js';
-import type { Discovery } from './ec2/discovery.js';
-import { fixedDiscovery, needsEc2 } from './ec2/fixed.js';
+import { createDiscovery, type Discovery } from './ec2/discovery.js';
 import { Budget } from './forward/budget.js';
 import { buildForwardChain, type ChainState, type ForwardChain } from './forward/chain.js';
 import type { Logger } from './log.js';
-import type { RewriteView } from './forward/rewrite.js';
+import { rewriteViewOf, type RewriteView } from './forward/rewrite.js';
 import { TransferRoom, type TransferRoomOptions } from './transfer/room.js';
 import { STALE_TTL, ZoneAnswers } from './zone/answers.js';
 import type { Snapshot } from './zone/snapshot.js';
@@ -26,6 +26,8 @@ export interface ServerOptions {
   readonly tcp?: Partial<TcpOptions>;
   /** Discovery's and the transfer room's clock (tests age data without waiting). */
   readonly now?: () => number;
+  /** The answer cache's clock, monotonic ms (tests count TTLs down without waiting). */
+  readonly cacheNow?: () => number;
   /** Transfer timings (tests shorten NOTIFY retries). */
   readonly transfer?: Pick<TransferRoomOptions, 'notifyWaitsMs' | 'secondary'>;
 }
@@ -54,18 +56,26 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
   const { logger } = options;
   let config = initial;
   // Survives reloads: the cache's entries and the budget's window.
+  let viewFor: { snapshot?: Snapshot; config?: Config; view: RewriteView } = { view: rewriteViewOf(undefined, 0) };
   const chainState: ChainState = {
     budget: new Budget(config.upstream.maxQps, logger.child({ component: 'budget' })),
-    rewriteView: () => rewriteView(config, discovery.current()),
+    cache: new CacheStore(config.cache),
+    cacheNow: options.cacheNow,
+    rewriteView: () => {
+      // Built once per snapshot (and config): every forwarded reply reads it.
+      const snapshot = discovery.current();
+      if (viewFor.snapshot !== snapshot || viewFor.config !== config) {
+        viewFor = { snapshot, config, view: rewriteView(config, snapshot) };
+      }
+      return viewFor.view;
+    },
   };
   const chainFor = (cfg: Config): ForwardChain => buildForwardChain(cfg, chainState, logger);
-  // The AWS SDK is loaded only by a config that polls EC2 (fixed.ts).
-  const discoveryFor = async (cfg: Config, seed?: Snapshot): Promise<Discovery> => {
-    if (!needsEc2(cfg)) return fixedDiscovery(cfg, seed);
-    const { createDiscovery } = await import('./ec2/discovery.js');
-    return createDiscovery(cfg, logger, { client: options.ec2Client, now: options.now, seed });
-  };
-  let discovery = await discoveryFor(config);
+  // A config without EC2-backed records (secondary zones only, say) builds no
+  // client and never loads the SDK (src/ec2/README.md).
+  const discoveryFor = (cfg: Config, seed?: Snapshot): Discovery =>
+    createDiscovery(cfg, logger, { client: options.ec2Client, now: options.now, seed });
+  let discovery = discoveryFor(config);
   let chain = chainFor(config);
   const room = new TransferRoom(config, { logger, ...(options.now ? { now: options.now } : {}), ...options.transfer });
 
@@ -127,7 +137,7 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
       let nextDiscovery = discovery;
       try {
         if (discoveryChanged) {
-          nextDiscovery = await discoveryFor(next, discovery.current());
+          nextDiscovery = discoveryFor(next, discovery.current());
         }
         room.configure(next);
         const state: PipelineState = {
@@ -140,6 +150,8 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
         config = next;
         chain = nextChain;
         chainState.budget.resize(next.upstream.maxQps);
+        if (next.cache.enabled) chainState.cache.resize(next.cache);
+        else chainState.cache.clear();
         // Swap before the new discovery starts, so its first snapshot lands
         // on top of this state rather than under it.
         pipeline.state = state;
@@ -175,10 +187,10 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
  * while discovery is failing, as for zone answers).
  */
 function rewriteView(config: Config, snapshot: Snapshot): RewriteView {
-  if (snapshot.expired === true) return { elasticIps: undefined, ttl: 0 };
+  if (snapshot.expired === true) return rewriteViewOf(undefined, 0);
   const ttls = config.zones.filter((z) => z.primaries === undefined).map((z) => z.ttl);
   const ttl = ttls.length > 0 ? Math.min(...ttls) : DEFAULT_TTL;
-  return { elasticIps: snapshot.elasticIps, ttl: snapshot.stale === true ? Math.min(ttl, STALE_TTL) : ttl };
+  return rewriteViewOf(snapshot.elasticIps, snapshot.stale === true ? Math.min(ttl, STALE_TTL) : ttl);
 }
 
 /**

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { loadConfig } from '../../src/config/load.js';
+import type { Config } from '../../src/config/types.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import type { TcpOptions } from '../../src/dns/tcp.js';
 import { startServer, type EipdnsServer, type ServerOptions } from '../../src/server.js';
@@ -23,18 +24,26 @@ export function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'eipdns-test-'));
 }
 
-export async function startTestServer(
-  yaml: string,
-  opts: {
-    files?: Record<string, string>;
-    ec2Client?: EC2Client;
-    logger?: Logger;
-    dir?: string;
-    now?: () => number;
-    tcp?: Partial<TcpOptions>;
-    transfer?: ServerOptions['transfer'];
-  } = {},
-): Promise<TestServer> {
+export interface TestServerOptions {
+  files?: Record<string, string>;
+  ec2Client?: EC2Client;
+  logger?: Logger;
+  dir?: string;
+  /** Discovery's clock. */
+  now?: () => number;
+  /** The answer cache's clock (ms). */
+  cacheNow?: () => number;
+  tcp?: Partial<TcpOptions>;
+  /** Transfer timings (tests shorten NOTIFY retries). */
+  transfer?: ServerOptions['transfer'];
+  /**
+   * Adjusts the loaded config before the server starts, for settings the
+   * YAML cannot express yet (or that a test wants without spelling YAML).
+   */
+  configure?: (config: Config) => Config;
+}
+
+export async function startTestServer(yaml: string, opts: TestServerOptions = {}): Promise<TestServer> {
   const dir = opts.dir ?? tempDir();
   const write = (name: string, content: string): string => {
     const path = join(dir, name);
@@ -42,11 +51,13 @@ export async function startTestServer(
     return path;
   };
   for (const [name, content] of Object.entries(opts.files ?? {})) write(name, content);
-  const config = loadConfig(write('eipdns.yaml', yaml));
+  const loaded = loadConfig(write('eipdns.yaml', yaml));
+  const config = opts.configure ? opts.configure(loaded) : loaded;
   const server = await startServer(config, {
     logger: opts.logger ?? silentLogger,
     ec2Client: opts.ec2Client,
     now: opts.now,
+    cacheNow: opts.cacheNow,
     tcp: opts.tcp,
     ...(opts.transfer ? { transfer: opts.transfer } : {}),
   });
