@@ -40,6 +40,9 @@ export function tcpExchange(
     const socket = connect({ host: target.host, port: target.port, noDelay: true });
     let pending: Buffer = Buffer.alloc(0);
     let settled = false;
+    // Failing before the connection is up means the primary is unreachable
+    // (TransferError.transport); after, it is this request that failed.
+    let connected = false;
     const finish = (err?: Error): void => {
       if (settled) return;
       settled = true;
@@ -56,9 +59,10 @@ export function tcpExchange(
       return;
     }
     signal?.addEventListener('abort', onAbort, { once: true });
-    const total = setTimeout(() => finish(new TransferError(`transfer from ${hostPort(target)} took over ${timeouts.totalMs} ms`)), timeouts.totalMs);
-    const connecting = setTimeout(() => finish(new TransferError(`connect to ${hostPort(target)} timed out`)), timeouts.connectMs);
+    const total = setTimeout(() => finish(new TransferError(`transfer from ${hostPort(target)} took over ${timeouts.totalMs} ms`, undefined, !connected)), timeouts.totalMs);
+    const connecting = setTimeout(() => finish(new TransferError(`connect to ${hostPort(target)} timed out`, undefined, true)), timeouts.connectMs);
     socket.on('connect', () => {
+      connected = true;
       clearTimeout(connecting);
       socket.setTimeout(timeouts.idleMs, () => finish(new TransferError(`${hostPort(target)} silent for ${timeouts.idleMs} ms`)));
       const frame = Buffer.allocUnsafe(2 + request.length);
@@ -86,8 +90,8 @@ export function tcpExchange(
         }
       }
     });
-    socket.on('error', (err) => finish(new TransferError(`${hostPort(target)}: ${err.message}`)));
-    socket.on('close', () => finish(new TransferError(`${hostPort(target)} closed the connection mid-answer`)));
+    socket.on('error', (err) => finish(new TransferError(`${hostPort(target)}: ${err.message}`, undefined, !connected)));
+    socket.on('close', () => finish(new TransferError(`${hostPort(target)} closed the connection mid-answer`, undefined, !connected)));
   });
 }
 

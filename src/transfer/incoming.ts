@@ -30,6 +30,8 @@ export class TransferError extends Error {
     message: string,
     /** The primary's RCODE, when it answered with an error. */
     readonly rcode?: number,
+    /** The primary could not be reached (refused, unreachable, connect timed out): asking again at once will not help. */
+    readonly transport = false,
   ) {
     super(message);
   }

@@ -161,10 +161,14 @@ export class SecondaryZone {
         const message = (err as Error).message;
         const last = qtype === kinds[kinds.length - 1];
         // Logged once per failing spell (then at debug), so a dead primary is one line, not one per retry.
-        const level = this.failing && last ? 'debug' : 'warn';
-        this.log[level]({ primary: hostPort(primary), kind: qtype === TYPE.IXFR ? 'IXFR' : 'AXFR', err: message }, last ? 'zone transfer failed' : 'IXFR failed; trying AXFR');
-        if (last) this.failing = true;
-        if (!(err instanceof TransferError)) return { ok: false };
+        const giveUp = last || !(err instanceof TransferError) || err.transport;
+        this.log[giveUp && this.failing ? 'debug' : 'warn'](
+          { primary: hostPort(primary), kind: qtype === TYPE.IXFR ? 'IXFR' : 'AXFR', err: message },
+          giveUp ? 'zone transfer failed' : 'IXFR failed; trying AXFR',
+        );
+        if (giveUp) this.failing = true;
+        // A primary that cannot be reached will not serve AXFR either: on to the next one.
+        if (!(err instanceof TransferError) || err.transport) return { ok: false };
       }
     }
     return { ok: false };
