@@ -24,6 +24,8 @@ export interface ChainState {
   readonly budget: Budget;
   /** What the rewrite layer reads per reply: the current snapshot's EIP map. */
   readonly rewriteView: () => RewriteView;
+  /** Upstream latency sinks per server (metrics); see UpstreamOptions.latency. */
+  readonly upstreamLatency?: (server: string) => ((seconds: number) => void) | undefined;
 }
 
 export function buildForwardChain(config: Config, state: ChainState, logger: Logger): ForwardChain {
@@ -34,6 +36,7 @@ export function buildForwardChain(config: Config, state: ChainState, logger: Log
     maxInFlight: config.upstream.maxInFlight,
     maySend: () => budget.take(),
     logger,
+    ...(state.upstreamLatency !== undefined ? { latency: state.upstreamLatency } : {}),
   });
   const guard = createBudgetGuard(budget, upstream);
   if (!config.upstream.rewriteElasticIps) return { forwarder: guard, upstream, budget: guard };
