@@ -14,6 +14,10 @@ function checkLabels(name: string, original: string): string | undefined {
     if (!LABEL.test(label)) return `"${original}": label "${label}" may only contain a-z, 0-9, "-" and "_"`;
   }
   if (name.length > MAX_NAME) return `"${original}" is longer than ${MAX_NAME} characters`;
+  // The labels above were lower-cased, and toLowerCase maps a few non-ASCII
+  // letters to ASCII ones (the Kelvin sign to "k"): check the name as written.
+  const foreign = /[^\x00-\x7f]/u.exec(original);
+  if (foreign) return `"${original}": "${foreign[0]}" is not allowed; names may only contain a-z, 0-9, "-" and "_"`;
   return undefined;
 }
 
@@ -41,4 +45,15 @@ export function parseRecordLabel(text: string): Parsed<string> {
 /** True when `name` is `zone` itself or lies below it. */
 export function isAtOrBelow(name: string, zone: string): boolean {
   return name === zone || name.endsWith(`.${zone}`);
+}
+
+/**
+ * A TSIG key name (RFC 8945: a domain name): lower-cased, one trailing dot
+ * dropped, as BIND and Knot compare them.
+ */
+export function parseKeyName(text: string): Parsed<string> {
+  const name = text.trim().toLowerCase().replace(/\.$/, '');
+  if (name === '') return { ok: false, error: 'expected a key name like "transfer-key", got an empty name' };
+  const error = checkLabels(name, text);
+  return error ? { ok: false, error } : { ok: true, value: name };
 }

@@ -6,13 +6,23 @@
 import { readFileSync, statSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
 import { dirname, resolve } from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
-import { isAtOrBelow, parseRecordLabel, parseZoneName } from './dns-name.js';
-import { parseCidr, parseHostPort, reachesListener, type HostPortRules } from './net.js';
-import type { CacheConfig, Config, ElasticIpSelector, HostPort, RecordSource, SoaTimers } from './types.js';
+import { isScalar, LineCounter, parseDocument } from 'yaml';
+import { isAtOrBelow, parseKeyName, parseRecordLabel, parseZoneName } from './dns-name.js';
+import { bindsOverlap, parseCidr, parseHostPort, reachesListener, type HostPortRules } from './net.js';
+import { checkSecret, parseTsigFile } from './tsig-file.js';
+import type {
+  CacheConfig,
+  Config,
+  ElasticIpSelector,
+  HostPort,
+  RecordSource,
+  SoaTimers,
+  TsigKeyConfig,
+} from './types.js';
 import {
   entriesOf,
   exactlyOne,
+  expectBool,
   expectEnum,
   expectFields,
   expectInt,
@@ -70,9 +80,16 @@ export const DEFAULT_ACL: readonly string[] = Object.freeze([
   '192.168.0.0/16',
 ]);
 export const DEFAULT_LOG_LEVEL = 'info';
+/**
+ * request_timeout_ms defaults to the poll interval, capped here: an EC2 call
+ * that outlives the interval only delays the next poll, and the cap keeps a
+ * hung endpoint from stalling discovery for long.
+ */
+export const REQUEST_TIMEOUT_CAP_MS = 5000;
 /** Under the VPC resolver's 1024 packets/s per ENI, with room for the host's other traffic. */
 export const DEFAULT_MAX_QPS = 900;
 export const DEFAULT_MAX_IN_FLIGHT = 10_000;
+export const DEFAULT_REWRITE_ELASTIC_IPS = true;
 export const DEFAULT_CACHE: CacheConfig = Object.freeze({
   enabled: true,
   maxEntries: 10_000,
@@ -90,18 +107,105 @@ export const DEFAULT_CACHE: CacheConfig = Object.freeze({
  * answering when a primary would.
  */
 export const DEFAULT_SOA: SoaTimers = Object.freeze({ refresh: 60, retry: 10, expire: 3600 });
+/** The admin port tells what the server knows and can trigger a poll: this host only unless widened. */
+export const DEFAULT_ADMIN_ALLOW: readonly string[] = Object.freeze(['127.0.0.0/8', '::1/128']);
+export const DEFAULT_ADMIN_ALLOW_REFRESH = false;
+export const TSIG_ALGORITHMS = ['hmac-sha256', 'hmac-sha384', 'hmac-sha512', 'hmac-sha1'] as const;
+/** What tsig-keygen and keymgr make when not told otherwise. */
+export const DEFAULT_TSIG_ALGORITHM: TsigKeyConfig['algorithm'] = 'hmac-sha256';
+export const DEFAULT_TRANSFER_NOTIFY: readonly HostPort[] = Object.freeze([]);
 
 // Node timers overflow above 2^31-1 ms and fire after 1 ms instead, which
 // would turn a long interval into a busy loop.
 const MAX_TIMER_MS = 2_147_483_647;
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-const SOURCE_KINDS = ['elastic_ip', 'instances', 'network_interface', 'a'] as const;
+const ONE_DAY = 86_400;
+const ONE_WEEK = 7 * ONE_DAY;
+
+export interface Range {
+  readonly min: number;
+  readonly max: number;
+}
+
+/**
+ * Every integer key's accepted range, by YAML key path (zones[] and stale as
+ * written). One table so the loader and config/eipdns.schema.json (built by
+ * ./schema.ts) cannot disagree.
+ */
+export const LIMITS = {
+  'upstream.timeout_ms': { min: 50, max: 60_000 },
+  // Above a million datagrams a second the cap no longer protects anything.
+  'upstream.max_qps': { min: 1, max: 1_000_000 },
+  'upstream.max_in_flight': { min: 1, max: 1_000_000 },
+  // Each entry costs a few hundred bytes of bookkeeping besides its answer:
+  // ten million of them already outgrow Node's default heap.
+  'cache.max_entries': { min: 1, max: 10_000_000 },
+  // 64 KiB holds one largest DNS message (TCP); 1 GiB is far past any
+  // resolver cache's working set and keeps a typo from exhausting the host.
+  'cache.max_bytes': { min: 65_536, max: 1024 * 1024 * 1024 },
+  // Unbound's doc warns that a floor above an hour "can easily give trouble
+  // due to stale data": a record that moves would be pinned for that long.
+  'cache.min_ttl': { min: 0, max: 3600 },
+  // 7 days: the cap RFC 8767 §4 recommends for TTLs (and BIND's
+  // max-cache-ttl default); RFC 2181's 2^31-1 s (68 years) is never meant.
+  // TTL keys without such a reason to stop earlier follow the same cap.
+  'cache.max_ttl': { min: 0, max: ONE_WEEK },
+  // RFC 2308 §5: negative caching "exceeding one day" has been problematic.
+  'cache.max_negative_ttl': { min: 0, max: ONE_DAY },
+  // RFC 9520 §3.2: at least 1 second, at most 5 minutes.
+  'cache.failure_ttl': { min: 1, max: 300 },
+  // RFC 8767 §5 suggests 1 to 3 days; a week is the outer bound of "stale
+  // but still useful". Zero would be serve-stale off: say enabled: false.
+  'cache.stale.max_age': { min: 1, max: ONE_WEEK },
+  // RFC 8767's client response timer (1.8 s suggested): below 50 ms the
+  // upstream never gets a chance; past a minute the client has given up.
+  'cache.stale.client_timeout_ms': { min: 50, max: 60_000 },
+  // RFC 8767 §4: stale answers go out with a short TTL (30 s suggested), so
+  // clients come back soon for the fresh answer.
+  'cache.stale.ttl': { min: 1, max: 3600 },
+  'ec2.poll_interval_ms': { min: 250, max: MAX_TIMER_MS },
+  'ec2.request_timeout_ms': { min: 50, max: 60_000 },
+  // At least poll_interval_ms (checked too), so never below its minimum.
+  'ec2.max_stale_ms': { min: 250, max: MAX_TIMER_MS },
+  'zones[].ttl': { min: 0, max: ONE_DAY },
+  // RFC 1912 §2.2 recommends refresh 20 min..12 h, retry below refresh and
+  // expire of 2..4 weeks for Internet zones. eipdns zones change within
+  // seconds and NOTIFY carries the changes, so short timers are normal here;
+  // refresh and retry are capped at a day, expire at RFC 1912's 4 weeks.
+  'zones[].soa.refresh': { min: 1, max: ONE_DAY },
+  'zones[].soa.retry': { min: 1, max: ONE_DAY },
+  // At least refresh + retry (checked too), so never below 2.
+  'zones[].soa.expire': { min: 2, max: 4 * ONE_WEEK },
+} as const satisfies Record<string, Range>;
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const SOURCE_KINDS = ['elastic_ip', 'instances', 'network_interface', 'a'] as const;
 
 // AWS ids are "prefix-" plus 8 (older resources) or 17 hex digits; checking
 // the form catches a missing prefix, a pasted ARN or public IP, and typos.
-const ALLOCATION_ID = /^eipalloc-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
-const ENI_ID = /^eni-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
-const REGION = /^[a-z]{2}(-[a-z]+)+-[0-9]+$/;
+export const ALLOCATION_ID = /^eipalloc-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
+export const ENI_ID = /^eni-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
+export const REGION = /^[a-z]{2}(-[a-z]+)+-[0-9]+$/;
+export const ENDPOINT_URL = /^[hH][tT][tT][pP][sS]?:\/\/[^\s/?#]+(?:[/?#]\S*)?$/;
+
+/** The keys each map accepts; anything else is an "unknown key". */
+export const KEYS = {
+  top: ['version', 'listen', 'upstream', 'cache', 'ec2', 'zones', 'acl', 'admin', 'log'],
+  upstream: ['servers', 'timeout_ms', 'max_qps', 'max_in_flight', 'rewrite_elastic_ips'],
+  cache: ['enabled', 'max_entries', 'max_bytes', 'min_ttl', 'max_ttl', 'max_negative_ttl', 'failure_ttl', 'prefetch', 'stale'],
+  stale: ['enabled', 'max_age', 'client_timeout_ms', 'ttl'],
+  ec2: ['region', 'endpoint', 'poll_interval_ms', 'request_timeout_ms', 'max_stale_ms', 'inventory'],
+  zone: ['name', 'ttl', 'records', 'primaries', 'transfer', 'tsig', 'soa'],
+  transfer: ['allow', 'notify'],
+  tsig: ['name', 'algorithm', 'secret_file'],
+  soa: ['refresh', 'retry', 'expire'],
+  source: SOURCE_KINDS,
+  elasticIp: ['tag', 'allocation_id', 'public_ip'],
+  instances: ['tag'],
+  networkInterface: ['id', 'tag'],
+  acl: ['allow'],
+  admin: ['listen', 'allow', 'allow_refresh'],
+  log: ['level'],
+} as const satisfies Record<string, readonly string[]>;
 
 // ---- entry points ----------------------------------------------------------
 
@@ -150,26 +254,34 @@ function ioReason(err: unknown): string {
   if (code === 'ENOENT') return 'no such file';
   if (code === 'EACCES') return 'permission denied';
   if (code === 'EISDIR') return 'it is a directory';
+  if (code === 'ENOTDIR') return 'a part of the path is not a directory';
   return err instanceof Error ? err.message : String(err);
 }
 
 // ---- the document ----------------------------------------------------------
 
-const TOP_KEYS = ['version', 'listen', 'upstream', 'ec2', 'zones', 'acl', 'log'];
-
 function readConfig(r: Reader, file: string): Config | undefined {
-  const top = expectFields(r, r.root(), TOP_KEYS, { expected: 'a map of settings', nullIsEmpty: true });
+  const top = expectFields(r, r.root(), KEYS.top, { expected: 'a map of settings', nullIsEmpty: true });
   if (top === undefined) return undefined;
 
   readVersion(r, top.get('version'));
   const listen = optional(top.get('listen'), (v) => readEndpoints(r, v, 'listen'), defaults(DEFAULT_LISTEN, 'listen', top));
-  const upstream = readUpstream(r, section(r, top, 'upstream', ['servers', 'timeout_ms']));
-  const ec2 = readEc2(r, section(r, top, 'ec2', EC2_KEYS), file);
-  const zones = readZones(r, top.require('zones'));
-  const acl = readAcl(r, section(r, top, 'acl', ['allow']));
-  const log = readLog(r, section(r, top, 'log', ['level']));
+  const upstream = readUpstream(r, section(r, top, 'upstream', KEYS.upstream));
+  const cache = readCache(r, top.get('cache'));
+  const ec2 = readEc2(r, section(r, top, 'ec2', KEYS.ec2), file);
+  const zones = readZones(r, top.require('zones'), file);
+  const acl = readAcl(r, section(r, top, 'acl', KEYS.acl));
+  const admin = readAdmin(r, top.get('admin'));
+  const log = readLog(r, section(r, top, 'log', KEYS.log));
 
-  if (listen && upstream.servers) checkNoSelfForwarding(r, listen, upstream.servers);
+  if (listen) {
+    if (upstream.servers) checkNotSelf(r, listen, upstream.servers, 'every forwarded query would loop');
+    for (const z of zones?.drafts ?? []) {
+      checkNotSelf(r, listen, z.primaries ?? [], 'the zone would be transferred from itself');
+      checkNotSelf(r, listen, z.transfer?.notify ?? [], 'it would notify itself');
+    }
+    if (admin?.listen) checkAdminListen(r, listen, admin.listen);
+  }
   if (ec2.inventory !== undefined && zones) checkInventoryCovers(r, zones.drafts);
   if (r.issues.length > 0 || !listen || !upstream.servers || !zones) return undefined;
 
@@ -179,14 +291,15 @@ function readConfig(r: Reader, file: string): Config | undefined {
     upstream: {
       servers: upstream.servers.map((e) => e.address),
       timeoutMs: upstream.timeoutMs,
-      maxQps: DEFAULT_MAX_QPS,
-      maxInFlight: DEFAULT_MAX_IN_FLIGHT,
-      rewriteElasticIps: true,
+      maxQps: upstream.maxQps,
+      maxInFlight: upstream.maxInFlight,
+      rewriteElasticIps: upstream.rewriteElasticIps,
     },
-    cache: DEFAULT_CACHE,
+    cache,
     ec2,
     zones: zones.zones,
     acl,
+    ...(admin?.listen && { admin: { listen: admin.listen.address, allow: admin.allow, allowRefresh: admin.allowRefresh } }),
     log,
   };
 }
@@ -196,15 +309,29 @@ function optional<T>(v: Value | undefined, read: (v: Value) => T | undefined, fa
   return v === undefined ? fallback : read(v);
 }
 
+/** An optional integer key of `f`: its value, or `fallback` when absent or wrong (wrong is reported). */
+function intKey(r: Reader, f: Fields, key: string, limit: Range, fallback: number): number {
+  return optional(f.get(key), (v) => expectInt(r, v, limit), fallback) ?? fallback;
+}
+
+function boolKey(r: Reader, f: Fields, key: string, fallback: boolean): boolean {
+  return optional(f.get(key), (v) => expectBool(r, v), fallback) ?? fallback;
+}
+
 /**
  * A top-level settings block. Absent, or present with every line commented
  * out (an empty value), it means "all defaults".
  */
 function section(r: Reader, top: Fields, key: string, known: readonly string[]): Fields {
-  const v = top.get(key);
-  const empty = new Fields(r, { node: top.self.node, path: key, offset: top.self.offset }, []);
+  return block(r, top.get(key), top, key, known);
+}
+
+/** A settings map under `parent` at `key`, where absent or empty means all defaults. */
+function block(r: Reader, v: Value | undefined, parent: Fields, key: string, known: readonly string[], expected?: string): Fields {
+  const path = parent.self.path === '' ? key : `${parent.self.path}.${key}`;
+  const empty = new Fields(r, { node: parent.self.node, path, offset: parent.self.offset }, []);
   if (v === undefined) return empty;
-  return expectFields(r, v, known, { nullIsEmpty: true }) ?? empty;
+  return expectFields(r, v, known, { nullIsEmpty: true, ...(expected !== undefined && { expected }) }) ?? empty;
 }
 
 function readVersion(r: Reader, v: Value | undefined): void {
@@ -220,7 +347,10 @@ interface Endpoint {
   readonly at: Value;
 }
 
-const ADDRESS_RULES: Record<'listen' | 'upstream', HostPortRules> = {
+type Role = 'listen' | 'upstream' | 'primary' | 'notify';
+
+const NO_NAMES = 'eipdns would have to resolve it through itself';
+const ADDRESS_RULES: Record<Role, HostPortRules> = {
   // Port 0 binds a free port; the server reports which. Tests rely on it.
   listen: {
     defaultPort: DEFAULT_PORT,
@@ -230,12 +360,14 @@ const ADDRESS_RULES: Record<'listen' | 'upstream', HostPortRules> = {
   upstream: {
     defaultPort: DEFAULT_PORT,
     minPort: 1,
-    hostnameHint: 'eipdns would have to resolve it through itself; use the resolver\'s IP (the VPC resolver is 169.254.169.253)',
+    hostnameHint: `${NO_NAMES}; use the resolver's IP (the VPC resolver is 169.254.169.253)`,
   },
+  primary: { defaultPort: DEFAULT_PORT, minPort: 1, hostnameHint: `${NO_NAMES}; use the primary's IP` },
+  notify: { defaultPort: DEFAULT_PORT, minPort: 1, hostnameHint: `${NO_NAMES}; use the secondary's IP` },
 };
 
-function readEndpoints(r: Reader, v: Value, role: 'listen' | 'upstream'): Endpoint[] | undefined {
-  const items = expectList(r, v, { of: 'addresses ("ip" or "ip:port")', min: 1 });
+function readEndpoints(r: Reader, v: Value, role: Role, min = 1): Endpoint[] | undefined {
+  const items = expectList(r, v, { of: 'addresses ("ip" or "ip:port")', min });
   if (items === undefined) return undefined;
   const out: Endpoint[] = [];
   const seen = new Map<string, Value>();
@@ -260,7 +392,7 @@ function readEndpoints(r: Reader, v: Value, role: 'listen' | 'upstream'): Endpoi
   return out;
 }
 
-/** Default endpoints, attributed to the enclosing map for any message about them. */
+/** Defaults carry the parent's position, so a conflict with them still gets a line number and a clear message about them. */
 function defaults(addresses: readonly HostPort[], path: string, parent: Fields): Endpoint[] {
   return addresses.map((address) => ({ address: { ...address }, at: { ...parent.self, path: `${path} (default)` } }));
 }
@@ -268,44 +400,82 @@ function defaults(addresses: readonly HostPort[], path: string, parent: Fields):
 function readUpstream(r: Reader, f: Fields) {
   return {
     servers: optional(f.get('servers'), (v) => readEndpoints(r, v, 'upstream'), defaults(DEFAULT_UPSTREAM, 'upstream.servers', f)),
-    timeoutMs:
-      optional(f.get('timeout_ms'), (v) => expectInt(r, v, { min: 50, max: 60_000 }), DEFAULT_UPSTREAM_TIMEOUT_MS) ??
-      DEFAULT_UPSTREAM_TIMEOUT_MS,
+    timeoutMs: intKey(r, f, 'timeout_ms', LIMITS['upstream.timeout_ms'], DEFAULT_UPSTREAM_TIMEOUT_MS),
+    maxQps: intKey(r, f, 'max_qps', LIMITS['upstream.max_qps'], DEFAULT_MAX_QPS),
+    maxInFlight: intKey(r, f, 'max_in_flight', LIMITS['upstream.max_in_flight'], DEFAULT_MAX_IN_FLIGHT),
+    rewriteElasticIps: boolKey(r, f, 'rewrite_elastic_ips', DEFAULT_REWRITE_ELASTIC_IPS),
   };
 }
 
-/** Forwarding to ourselves would bounce every unknown name until it timed out. */
-function checkNoSelfForwarding(r: Reader, listen: readonly Endpoint[], servers: readonly Endpoint[]): void {
-  for (const server of servers) {
-    const hit = listen.find((l) => reachesListener(server.address, l.address));
+/**
+ * Forwarding to ourselves would bounce every unknown name until it timed
+ * out; a zone transferred from, or NOTIFY sent to, ourselves is the same
+ * mistake in the transfer path.
+ */
+function checkNotSelf(r: Reader, listen: readonly Endpoint[], peers: readonly Endpoint[], consequence: string): void {
+  for (const peer of peers) {
+    const hit = listen.find((l) => reachesListener(peer.address, l.address));
     if (hit) {
       const self = `${hit.address.host}:${hit.address.port}`;
-      r.report(server.at, `is eipdns itself (${hit.at.path} binds ${self}): every forwarded query would loop`);
+      r.report(peer.at, `is eipdns itself (${hit.at.path} binds ${self}): ${consequence}`);
     }
   }
 }
 
-// ---- ec2 -------------------------------------------------------------------
+// ---- cache -----------------------------------------------------------------
 
-const EC2_KEYS = ['region', 'endpoint', 'poll_interval_ms', 'request_timeout_ms', 'max_stale_ms', 'inventory'];
+function readCache(r: Reader, v: Value | undefined): CacheConfig {
+  if (v === undefined) return DEFAULT_CACHE;
+  // `cache: false` is the one-word way to turn it off; `true` is all defaults.
+  if (isScalar(v.node) && typeof v.node.value === 'boolean') return { ...DEFAULT_CACHE, enabled: v.node.value };
+  const f = expectFields(r, v, KEYS.cache, { expected: 'a map of cache settings, or false', nullIsEmpty: true });
+  if (f === undefined) return DEFAULT_CACHE;
+  const d = DEFAULT_CACHE;
+
+  const minTtl = optional(f.get('min_ttl'), (t) => expectInt(r, t, LIMITS['cache.min_ttl']), d.minTtl);
+  const maxTtlAt = f.get('max_ttl');
+  const maxTtl = optional(maxTtlAt, (t) => expectInt(r, t, LIMITS['cache.max_ttl']), d.maxTtl);
+  if (minTtl !== undefined && maxTtl !== undefined && maxTtl < minTtl) {
+    // min_ttl is at most an hour and max_ttl defaults to a day, so max_ttl was given.
+    r.report(maxTtlAt ?? f.self, `must be at least min_ttl (${minTtl}): TTLs are clamped to [min_ttl, max_ttl]`, 'cache.max_ttl');
+  }
+
+  const sf = block(r, f.get('stale'), f, 'stale', KEYS.stale, 'a map of serve-stale settings');
+  return {
+    enabled: boolKey(r, f, 'enabled', d.enabled),
+    maxEntries: intKey(r, f, 'max_entries', LIMITS['cache.max_entries'], d.maxEntries),
+    maxBytes: intKey(r, f, 'max_bytes', LIMITS['cache.max_bytes'], d.maxBytes),
+    minTtl: minTtl ?? d.minTtl,
+    maxTtl: maxTtl ?? d.maxTtl,
+    maxNegativeTtl: intKey(r, f, 'max_negative_ttl', LIMITS['cache.max_negative_ttl'], d.maxNegativeTtl),
+    failureTtl: intKey(r, f, 'failure_ttl', LIMITS['cache.failure_ttl'], d.failureTtl),
+    prefetch: boolKey(r, f, 'prefetch', d.prefetch),
+    stale: {
+      enabled: boolKey(r, sf, 'enabled', d.stale.enabled),
+      maxAge: intKey(r, sf, 'max_age', LIMITS['cache.stale.max_age'], d.stale.maxAge),
+      clientTimeoutMs: intKey(r, sf, 'client_timeout_ms', LIMITS['cache.stale.client_timeout_ms'], d.stale.clientTimeoutMs),
+      ttl: intKey(r, sf, 'ttl', LIMITS['cache.stale.ttl'], d.stale.ttl),
+    },
+  };
+}
+
+// ---- ec2 -------------------------------------------------------------------
 
 function readEc2(r: Reader, f: Fields, configFile: string): Config['ec2'] {
   const region = optional(f.get('region'), (v) => readRegion(r, v), undefined);
   const endpoint = optional(f.get('endpoint'), (v) => readEndpointUrl(r, v), undefined);
   const inventory = optional(f.get('inventory'), (v) => readInventory(r, v, configFile), undefined);
 
-  const pollGiven = optional(f.get('poll_interval_ms'), (v) => expectInt(r, v, { min: 250, max: MAX_TIMER_MS }), DEFAULT_POLL_INTERVAL_MS);
+  const pollGiven = optional(f.get('poll_interval_ms'), (v) => expectInt(r, v, LIMITS['ec2.poll_interval_ms']), DEFAULT_POLL_INTERVAL_MS);
   const pollIntervalMs = pollGiven ?? DEFAULT_POLL_INTERVAL_MS;
-  // An EC2 call that outlives the poll interval only delays the next poll;
-  // capping at 5 s keeps a hung endpoint from stalling discovery for long.
-  const defaultRequestTimeout = Math.min(pollIntervalMs, 5000);
+  const defaultRequestTimeout = Math.min(pollIntervalMs, REQUEST_TIMEOUT_CAP_MS);
   const requestTimeoutMs =
-    optional(f.get('request_timeout_ms'), (v) => expectInt(r, v, { min: 50, max: 60_000 }), defaultRequestTimeout) ??
+    optional(f.get('request_timeout_ms'), (v) => expectInt(r, v, LIMITS['ec2.request_timeout_ms']), defaultRequestTimeout) ??
     defaultRequestTimeout;
 
   const staleValue = f.get('max_stale_ms');
   const maxStaleMs =
-    optional(staleValue, (v) => expectInt(r, v, { min: 1, max: MAX_TIMER_MS }), DEFAULT_MAX_STALE_MS) ??
+    optional(staleValue, (v) => expectInt(r, v, LIMITS['ec2.max_stale_ms']), DEFAULT_MAX_STALE_MS) ??
     DEFAULT_MAX_STALE_MS;
   if (pollGiven !== undefined && maxStaleMs < pollIntervalMs) {
     // Data would expire before the next poll could refresh it.
@@ -350,10 +520,21 @@ function readEndpointUrl(r: Reader, v: Value): string | undefined {
     r.report(v, `"${s}": expected an http:// or https:// URL`);
     return undefined;
   }
+  // The URL parser also takes "http:host" and surrounding blanks; those are
+  // typos far more often than intent.
+  if (!ENDPOINT_URL.test(s)) {
+    r.report(v, `"${s}" is not written as a URL like "http://127.0.0.1:4566"`);
+    return undefined;
+  }
   return s;
 }
 
 function readInventory(r: Reader, v: Value, configFile: string): string | undefined {
+  return readPath(r, v, configFile)?.path;
+}
+
+/** Files named in the config must exist when it is loaded, so a typo is a config error with a line. */
+function readPath(r: Reader, v: Value, configFile: string): { path: string; size: number } | undefined {
   const s = expectString(r, v, 'a file path');
   if (s === undefined) return undefined;
   if (s === '') {
@@ -362,8 +543,11 @@ function readInventory(r: Reader, v: Value, configFile: string): string | undefi
   }
   const path = resolve(dirname(configFile), s);
   let problem: string | undefined;
+  let size = 0;
   try {
-    if (!statSync(path).isFile()) problem = 'is not a regular file';
+    const st = statSync(path);
+    if (!st.isFile()) problem = 'is not a regular file';
+    size = st.size;
   } catch (err) {
     problem = ioReason(err);
   }
@@ -371,7 +555,7 @@ function readInventory(r: Reader, v: Value, configFile: string): string | undefi
     r.report(v, `${path}: ${problem} (relative paths are resolved against the config file's directory)`);
     return undefined;
   }
-  return path;
+  return { path, size };
 }
 
 // ---- zones -----------------------------------------------------------------
@@ -381,6 +565,10 @@ interface ZoneDraft {
   readonly nameAt: Value | undefined;
   readonly ttl: number;
   readonly records: RecordDraft[];
+  readonly primaries?: Endpoint[];
+  readonly transfer?: { allow: string[]; notify: Endpoint[] };
+  readonly tsig?: TsigKeyConfig;
+  readonly soa: SoaTimers;
 }
 
 interface RecordDraft {
@@ -390,17 +578,20 @@ interface RecordDraft {
   readonly source: RecordSource | undefined;
 }
 
-function readZones(r: Reader, v: Value | undefined): { zones: Config['zones']; drafts: ZoneDraft[] } | undefined {
+function readZones(r: Reader, v: Value | undefined, configFile: string): { zones: Config['zones']; drafts: ZoneDraft[] } | undefined {
   if (v === undefined) return undefined;
   const items = expectList(r, v, { of: 'zones', min: 1 });
   if (items === undefined) return undefined;
-  const drafts = items.map((item) => readZone(r, item));
+  const drafts = items.map((item) => readZone(r, item, configFile));
   checkNames(r, drafts);
   const zones = drafts.map((z) => ({
     name: z.name ?? '',
     ttl: z.ttl,
     records: z.records.map((rec) => ({ fqdn: rec.fqdn, source: rec.source! })),
-    soa: DEFAULT_SOA,
+    ...(z.primaries && { primaries: z.primaries.map((e) => e.address) }),
+    ...(z.transfer && { transfer: { allow: z.transfer.allow, notify: z.transfer.notify.map((e) => e.address) } }),
+    ...(z.tsig && { tsig: z.tsig }),
+    soa: z.soa,
   }));
   return { zones, drafts };
 }
@@ -409,7 +600,7 @@ function readZones(r: Reader, v: Value | undefined): { zones: Config['zones']; d
  * The inventory file has the shape of DescribeAddresses output only, and it
  * replaces the API entirely; a record that needs instances or ENIs would
  * never get an answer. Discovery refuses this too, but only at start-up and
- * without a line number.
+ * without a line number. Secondary zones have no records of their own.
  */
 function checkInventoryCovers(r: Reader, zones: readonly ZoneDraft[]): void {
   for (const rec of zones.flatMap((z) => z.records)) {
@@ -424,9 +615,15 @@ function checkInventoryCovers(r: Reader, zones: readonly ZoneDraft[]): void {
   }
 }
 
-function readZone(r: Reader, v: Value): ZoneDraft {
-  const f = expectFields(r, v, ['name', 'ttl', 'records']);
-  if (f === undefined) return { name: undefined, nameAt: undefined, ttl: DEFAULT_TTL, records: [] };
+/**
+ * A zone is primary (its `records` come from EC2 and the config) or
+ * secondary (copied by zone transfer from its `primaries`), never both. A
+ * secondary takes its TTLs and SOA timers from what the primary sends, so
+ * `ttl` and `soa` would be silently ignored there: they are refused instead.
+ */
+function readZone(r: Reader, v: Value, configFile: string): ZoneDraft {
+  const f = expectFields(r, v, KEYS.zone);
+  if (f === undefined) return { name: undefined, nameAt: undefined, ttl: DEFAULT_TTL, records: [], soa: DEFAULT_SOA };
 
   const nameAt = f.require('name');
   let name: string | undefined;
@@ -437,10 +634,46 @@ function readZone(r: Reader, v: Value): ZoneDraft {
     else r.report(nameAt, parsed.error);
   }
 
-  const ttl = optional(f.get('ttl'), (t) => expectInt(r, t, { min: 0, max: 86_400 }), DEFAULT_TTL) ?? DEFAULT_TTL;
-  const recordsAt = f.require('records');
+  const kinds = f.present(['records', 'primaries']);
+  if (kinds.length === 2) {
+    r.report(
+      kinds[1]!.keyOffset,
+      '"records" and "primaries" both given: a zone is either primary (records) or secondary (primaries), not both',
+      f.self.path,
+    );
+  } else if (kinds.length === 0 && f.unknown === 0) {
+    // An unknown key was most likely meant as one of the two, and has been reported.
+    r.report(f.self, 'needs "records" (a primary zone, answered from EC2) or "primaries" (a secondary zone, copied from them by zone transfer)');
+  }
+  const secondary = kinds.length === 1 && kinds[0]!.key === 'primaries';
+
+  const ttlAt = f.get('ttl');
+  const soaAt = f.get('soa');
+  if (secondary) {
+    if (ttlAt) r.report(ttlAt, "a secondary zone serves the TTLs its primaries send; drop ttl");
+    if (soaAt) r.report(soaAt, "a secondary zone obeys its primaries' SOA timers; drop soa");
+  }
+  const ttl = optional(ttlAt, (t) => expectInt(r, t, LIMITS['zones[].ttl']), DEFAULT_TTL) ?? DEFAULT_TTL;
+  const recordsAt = f.get('records');
   const records = recordsAt ? readRecords(r, recordsAt, name) : [];
-  return { name, nameAt, ttl, records };
+  const primariesAt = f.get('primaries');
+  const primaries = primariesAt && readEndpoints(r, primariesAt, 'primary');
+  const transferAt = f.get('transfer');
+  const transfer = transferAt && readTransfer(r, transferAt);
+  const tsigAt = f.get('tsig');
+  const tsig = tsigAt && readTsig(r, tsigAt, configFile);
+  const soa = soaAt && !secondary ? readSoa(r, soaAt) : DEFAULT_SOA;
+
+  return {
+    name,
+    nameAt,
+    ttl,
+    records,
+    ...(primaries && { primaries }),
+    ...(transfer && { transfer }),
+    ...(tsig && { tsig }),
+    soa,
+  };
 }
 
 function readRecords(r: Reader, v: Value, zone: string | undefined): RecordDraft[] {
@@ -464,6 +697,106 @@ function readRecords(r: Reader, v: Value, zone: string | undefined): RecordDraft
     out.push({ fqdn, path: e.value.path, keyOffset: e.keyOffset, source });
   }
   return out;
+}
+
+function readTransfer(r: Reader, v: Value): ZoneDraft['transfer'] {
+  const f = expectFields(r, v, KEYS.transfer, { expected: 'a map with allow (CIDRs) and optionally notify' });
+  if (f === undefined) return undefined;
+  // No default for allow: who may copy the whole zone is always a decision.
+  const allowAt = f.require('allow');
+  const allow = allowAt && readCidrs(r, allowAt);
+  const notify = optional(f.get('notify'), (n) => readEndpoints(r, n, 'notify', 0), []);
+  return allow && notify && { allow, notify };
+}
+
+function readSoa(r: Reader, v: Value): SoaTimers {
+  const f = expectFields(r, v, KEYS.soa, { expected: 'a map of SOA timers (refresh, retry, expire)', nullIsEmpty: true });
+  if (f === undefined) return DEFAULT_SOA;
+  const get = (key: keyof SoaTimers): number | undefined =>
+    optional(f.get(key), (t) => expectInt(r, t, LIMITS[`zones[].soa.${key}`]), DEFAULT_SOA[key]);
+  const refresh = get('refresh');
+  const retry = get('retry');
+  const expireAt = f.get('expire');
+  const expire = get('expire');
+  if (refresh !== undefined && retry !== undefined && expire !== undefined && expire < refresh + retry) {
+    // RFC 1912 §2.2: a secondary keeps retrying until expire; below
+    // refresh + retry it would drop the zone before its first retry.
+    const need = refresh + retry;
+    const tail = 'or secondaries drop the zone before they retry';
+    r.report(
+      expireAt ?? f.self,
+      expireAt
+        ? `must be at least refresh + retry (${need}), ${tail}`
+        : `the default, ${DEFAULT_SOA.expire}, is less than refresh + retry (${need}): set expire to at least ${need}, ${tail}`,
+      `${f.self.path}.expire`,
+    );
+  }
+  return { refresh: refresh ?? DEFAULT_SOA.refresh, retry: retry ?? DEFAULT_SOA.retry, expire: expire ?? DEFAULT_SOA.expire };
+}
+
+// ---- tsig ------------------------------------------------------------------
+
+/** The secret file is read here, so a missing or malformed key fails the config, with its line. */
+const MAX_SECRET_FILE = 64 * 1024;
+
+function readTsig(r: Reader, v: Value, configFile: string): TsigKeyConfig | undefined {
+  const f = expectFields(r, v, KEYS.tsig, { expected: 'a map with name, algorithm and secret_file' });
+  if (f === undefined) return undefined;
+
+  const nameAt = f.require('name');
+  const rawName = nameAt && expectString(r, nameAt, 'a key name');
+  let name: string | undefined;
+  if (nameAt && rawName !== undefined) {
+    const parsed = parseKeyName(rawName);
+    if (parsed.ok) name = parsed.value;
+    else r.report(nameAt, parsed.error);
+  }
+  const algorithmAt = f.get('algorithm');
+  const algorithm = optional(algorithmAt, (a) => expectEnum(r, a, TSIG_ALGORITHMS), DEFAULT_TSIG_ALGORITHM);
+
+  const fileAt = f.require('secret_file');
+  const file = fileAt && readPath(r, fileAt, configFile);
+  if (!fileAt || !file) return undefined;
+  const fail = (problem: string): undefined => {
+    r.report(fileAt, `${file.path}: ${problem}`);
+    return undefined;
+  };
+  if (file.size > MAX_SECRET_FILE) return fail(`is ${file.size} bytes; a TSIG key file is a few lines`);
+  let text: string;
+  try {
+    text = readFileSync(file.path, 'utf8');
+  } catch (err) {
+    return fail(ioReason(err));
+  }
+  const parsed = parseTsigFile(text);
+  if (!parsed.ok) return fail(parsed.error);
+
+  const { keys, format } = parsed.value;
+  let key = keys[0]!;
+  if (format !== 'base64') {
+    if (name === undefined) {
+      // The name is wrong or missing (reported); with one key, still check the secret.
+      if (keys.length > 1) return undefined;
+    } else {
+      const named = keys.filter((k) => k.name === name);
+      if (named.length === 0) {
+        const held = keys.map((k) => `"${k.name}"`).join(', ');
+        return fail(
+          `holds key ${held}, not "${name}" (${f.self.path}.name); the key name is part of every signature, so both sides must use the same one`,
+        );
+      }
+      if (named.length > 1) return fail(`holds key "${name}" more than once`);
+      key = named[0]!;
+    }
+  }
+  if (algorithm !== undefined && key.algorithm !== undefined && key.algorithm !== algorithm) {
+    const given = algorithmAt ? '' : ' (the default)';
+    return fail(`key "${key.name}" is ${key.algorithm}, but ${f.self.path}.algorithm is ${algorithm}${given}`);
+  }
+  const problem = checkSecret(key.secret);
+  if (problem !== undefined) return fail(problem);
+  if (name === undefined || algorithm === undefined) return undefined;
+  return { name, algorithm, secretFile: file.path, secret: key.secret };
 }
 
 /**
@@ -516,14 +849,14 @@ function readSource(r: Reader, v: Value): RecordSource | undefined {
       return selector && { kind: 'elastic_ip', selector };
     }
     case 'instances': {
-      const sel = expectFields(r, body, ['tag']);
+      const sel = expectFields(r, body, KEYS.instances);
       const tagAt = sel?.require('tag');
       const tag = tagAt && readTags(r, tagAt);
       return tag && { kind: 'instances', tag };
     }
     case 'network_interface': {
-      const sel = expectFields(r, body, ['id', 'tag']);
-      const one = sel && exactlyOne(r, sel, ['id', 'tag'], 'selector');
+      const sel = expectFields(r, body, KEYS.networkInterface);
+      const one = sel && exactlyOne(r, sel, KEYS.networkInterface, 'selector');
       if (one?.key === 'id') {
         const id = readId(r, one.value, ENI_ID, 'eni-0123456789abcdef0');
         return id === undefined ? undefined : { kind: 'network_interface', id };
@@ -539,8 +872,8 @@ function readSource(r: Reader, v: Value): RecordSource | undefined {
 }
 
 function readElasticIp(r: Reader, v: Value): ElasticIpSelector | undefined {
-  const f = expectFields(r, v, ['tag', 'allocation_id', 'public_ip']);
-  const one = f && exactlyOne(r, f, ['tag', 'allocation_id', 'public_ip'], 'selector');
+  const f = expectFields(r, v, KEYS.elasticIp);
+  const one = f && exactlyOne(r, f, KEYS.elasticIp, 'selector');
   if (one === undefined) return undefined;
   if (one.key === 'tag') {
     const tag = readTags(r, one.value);
@@ -629,6 +962,63 @@ function readCidrs(r: Reader, v: Value): string[] | undefined {
     else r.report(item, parsed.error);
   }
   return out;
+}
+
+// ---- admin -----------------------------------------------------------------
+
+interface AdminDraft {
+  /** Undefined when `listen` was wrong (reported). */
+  readonly listen: Endpoint | undefined;
+  readonly allow: string[];
+  readonly allowRefresh: boolean;
+}
+
+/**
+ * The admin listener is off unless asked for: absent, or present with every
+ * line commented out. It has no default port, since any choice could clash
+ * with something else on the host.
+ */
+function readAdmin(r: Reader, v: Value | undefined): AdminDraft | undefined {
+  if (v === undefined || isEmpty(v)) return undefined;
+  const f = expectFields(r, v, KEYS.admin, { expected: 'a map of admin listener settings' });
+  if (f === undefined) return undefined;
+  const listenAt = f.require('listen');
+  const listen = listenAt && readAdminListen(r, listenAt);
+  const allow = optional(f.get('allow'), (a) => readCidrs(r, a), [...DEFAULT_ADMIN_ALLOW]) ?? [];
+  const allowRefresh = boolKey(r, f, 'allow_refresh', DEFAULT_ADMIN_ALLOW_REFRESH);
+  return { listen, allow, allowRefresh };
+}
+
+const NO_PORT = -1;
+
+function readAdminListen(r: Reader, v: Value): Endpoint | undefined {
+  const text = expectString(r, v, 'an address with a port, like "127.0.0.1:8053"');
+  if (text === undefined) return undefined;
+  const parsed = parseHostPort(text, {
+    defaultPort: NO_PORT,
+    minPort: 0,
+    hostnameHint: 'listen on an address of this host, e.g. "127.0.0.1:8053"',
+  });
+  if (!parsed.ok) {
+    r.report(v, parsed.error);
+    return undefined;
+  }
+  if (parsed.value.port === NO_PORT) {
+    const host = parsed.value.host.includes(':') ? `[${parsed.value.host}]` : parsed.value.host;
+    r.report(v, `"${text}" has no port: write "${host}:PORT" (the admin listener has no default port)`);
+    return undefined;
+  }
+  return { address: parsed.value, at: v };
+}
+
+/** Each DNS listener also holds a TCP socket; the admin HTTP server cannot bind over it. */
+function checkAdminListen(r: Reader, listen: readonly Endpoint[], admin: Endpoint): void {
+  const show = (a: HostPort): string => (a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`);
+  for (const l of listen) {
+    if (bindsOverlap(admin.address, l.address)) {
+      r.report(admin.at, `${show(admin.address)} collides with ${l.at.path} (${show(l.address)}): that DNS listener's TCP socket holds the port`);
+    }
+  }
 }
 
 function readLog(r: Reader, f: Fields): Config['log'] {

@@ -158,3 +158,15 @@ export function reachesListener(to: HostPort, bound: HostPort): boolean {
   const local = to.host.startsWith('127.') || to.host === '::1' || to.host === '0.0.0.0' || to.host === '::';
   return wildcard && local;
 }
+
+/**
+ * Would two TCP listeners on these addresses fail to bind together? Linux
+ * refuses a specific address on a port a wildcard already holds, and "::"
+ * holds IPv4 too (Node listens dual-stack). Port 0 is always a fresh port.
+ */
+export function bindsOverlap(a: HostPort, b: HostPort): boolean {
+  if (a.port !== b.port || a.port === 0) return false;
+  if (a.host === b.host || a.host === '::' || b.host === '::') return true;
+  const v4 = (h: string): boolean => isIPv4(h);
+  return (a.host === '0.0.0.0' && v4(b.host)) || (b.host === '0.0.0.0' && v4(a.host));
+}

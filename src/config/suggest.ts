@@ -34,6 +34,9 @@ export function suggestKey(key: string, known: readonly string[]): string | unde
     .replace(/-/g, '_')
     .toLowerCase();
   if (known.includes(snake)) return snake;
+  // A singular for a plural key ("primary" for "primaries").
+  const plural = known.filter((k) => k === `${snake}s` || k === snake.replace(/y$/, 'ies'));
+  if (plural.length === 1) return plural[0];
   // A unit suffix left off ("timeout" for "timeout_ms").
   const extended = known.filter((k) => k.startsWith(`${snake}_`));
   if (extended.length === 1) return extended[0];

@@ -63,6 +63,10 @@ export interface SoaTimers {
 export interface ZoneConfig {
   /** Lower case, no trailing dot: "internal". */
   readonly name: string;
+  /**
+   * TTL of the answers. For a secondary zone (where the config refuses
+   * `ttl`) it is DEFAULT_TTL and unused: the transferred records carry theirs.
+   */
   readonly ttl: number;
   /** Empty for a secondary zone (its data comes from `primaries`). */
   readonly records: readonly RecordConfig[];
@@ -72,6 +76,11 @@ export interface ZoneConfig {
   readonly transfer?: ZoneTransferConfig;
   /** Signs and verifies transfers and NOTIFYs for this zone, both ways. */
   readonly tsig?: TsigKeyConfig;
+  /**
+   * The timers a primary zone publishes. For a secondary zone (where the
+   * config refuses `soa`) it is DEFAULT_SOA, a stand-in until the first
+   * transfer brings the primary's SOA, whose timers then apply.
+   */
   readonly soa: SoaTimers;
 }
 

@@ -269,6 +269,15 @@ export function expectInt(r: Reader, v: Value, range: { min: number; max: number
   return n;
 }
 
+/**
+ * YAML 1.2 booleans only (true/false): `yes`, `on` and friends are strings
+ * in the core schema, so they are refused rather than guessed at.
+ */
+export function expectBool(r: Reader, v: Value): boolean | undefined {
+  if (isScalar(v.node) && typeof v.node.value === 'boolean') return v.node.value;
+  return mismatch(r, v, 'true or false');
+}
+
 export function expectEnum<T extends string>(r: Reader, v: Value, options: readonly T[]): T | undefined {
   const s = expectString(r, v, `one of ${options.join('|')}`);
   if (s === undefined) return undefined;

@@ -1,8 +1,8 @@
 import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, parseConfig } from '../../src/config/load.js';
-import { issuesOf, only, tempDir, writeFile, yaml, ZONES } from './helpers.js';
+import { ConfigError, LIMITS, loadConfig, parseConfig } from '../../src/config/load.js';
+import { configWith, issuesOf, only, realKeyFile, tempDir, writeFile, yaml, ZONES } from './helpers.js';
 
 /** A zones block with one record whose source is given inline, on line 4. */
 const record = (source: string): string[] => ['zones:', '  - name: internal', '    records:', `      db: ${source}`];
@@ -75,7 +75,7 @@ describe('unknown keys', () => {
       'upstream.forwarders',
       2,
       3,
-      'unknown key; expected one of "servers", "timeout_ms"',
+      'unknown key; expected one of "servers", "timeout_ms", "max_qps", "max_in_flight", "rewrite_elastic_ips"',
     ]);
   });
 
@@ -342,6 +342,13 @@ describe('names', () => {
     expect(zone('a..b')).toEqual(['zones[0].name', 2, 11, '"a..b" has an empty label (two dots in a row, or a leading dot)']);
     expect(zone(`${'x'.repeat(64)}.internal`)[3]).toMatch(/label "x{20}…" is longer than 63 characters/);
     expect(zone(`${`${'x'.repeat(63)}.`.repeat(4)}internal`)[3]).toMatch(/is longer than 253 characters$/);
+    // "\u212A" (KELVIN SIGN) lower-cases to "k": the name is checked as written.
+    expect(zone('\u212Aube.internal')).toEqual([
+      'zones[0].name',
+      2,
+      11,
+      '"\u212Aube.internal": "\u212A" is not allowed; names may only contain a-z, 0-9, "-" and "_"',
+    ]);
   });
 });
 
@@ -515,5 +522,443 @@ describe('reporting', () => {
       'config/x.yaml:13:11: acl.allow[0]: "10.0.0.0/40": prefix length must be an integer 0..32',
     ]);
     expect(Object.isFrozen(error!.issues)).toBe(true);
+  });
+});
+
+// ---- the keys for the cache, the upstream budget, admin and zone transfer ----
+
+/**
+ * The documented range of every integer key (config/example.yaml says the
+ * same). Written out here, not read from LIMITS, so a changed limit is a
+ * deliberate edit in two places.
+ */
+const RANGES: Record<keyof typeof LIMITS, readonly [number, number]> = {
+  'upstream.timeout_ms': [50, 60_000],
+  'upstream.max_qps': [1, 1_000_000],
+  'upstream.max_in_flight': [1, 1_000_000],
+  'cache.max_entries': [1, 10_000_000],
+  'cache.max_bytes': [65_536, 1_073_741_824],
+  'cache.min_ttl': [0, 3600],
+  'cache.max_ttl': [0, 604_800],
+  'cache.max_negative_ttl': [0, 86_400],
+  'cache.failure_ttl': [1, 300],
+  'cache.stale.max_age': [1, 604_800],
+  'cache.stale.client_timeout_ms': [50, 60_000],
+  'cache.stale.ttl': [1, 3600],
+  'ec2.poll_interval_ms': [250, 2_147_483_647],
+  'ec2.request_timeout_ms': [50, 60_000],
+  'ec2.max_stale_ms': [250, 2_147_483_647],
+  'zones[].ttl': [0, 86_400],
+  'zones[].soa.refresh': [1, 86_400],
+  'zones[].soa.retry': [1, 86_400],
+  'zones[].soa.expire': [2, 2_419_200],
+};
+
+describe('ranges', () => {
+  it('are the documented ones', () => {
+    expect(Object.fromEntries(Object.entries(LIMITS).map(([k, { min, max }]) => [k, [min, max]]))).toEqual(RANGES);
+  });
+
+  const outside = Object.entries(RANGES).flatMap(([path, [min, max]]) => [
+    [path, min - 1, min, max] as const,
+    [path, max + 1, min, max] as const,
+  ]);
+  it.each(outside)('rejects %s = %d, at the value', (path, value, min, max) => {
+    const { text, line, column } = configWith({ [path]: String(value) }, path);
+    const shown = path.replace('zones[]', 'zones[0]');
+    expect(only(text)).toEqual([shown, line, column, `${value} is out of range: expected ${min}..${max}`]);
+  });
+
+  it('rejects values that are not integers, and booleans that are not true or false', () => {
+    expect(
+      issuesOf(yaml('upstream:', '  max_qps: 1.5', '  max_in_flight: "64"', '  rewrite_elastic_ips: "yes"', 'cache:', '  prefetch: 1', '  stale: { enabled: on }', ...ZONES)),
+    ).toEqual([
+      { path: 'upstream.max_qps', line: 2, column: 12, message: 'expected an integer, got the number 1.5' },
+      { path: 'upstream.max_in_flight', line: 3, column: 18, message: 'expected an integer, got the string "64"' },
+      { path: 'upstream.rewrite_elastic_ips', line: 4, column: 24, message: 'expected true or false, got the string "yes"' },
+      { path: 'cache.prefetch', line: 6, column: 13, message: 'expected true or false, got the number 1' },
+      { path: 'cache.stale.enabled', line: 7, column: 21, message: 'expected true or false, got the string "on"' },
+    ]);
+  });
+});
+
+describe('cache', () => {
+  it('suggests keys at both levels', () => {
+    expect(issuesOf(yaml('cache:', '  max-ttl: 10', '  stale:', '    maxAge: 10', '    timeout_ms: 5', ...ZONES))).toEqual([
+      { path: 'cache.max-ttl', line: 2, column: 3, message: 'unknown key; did you mean "max_ttl"?' },
+      { path: 'cache.stale.maxAge', line: 4, column: 5, message: 'unknown key; did you mean "max_age"?' },
+      {
+        path: 'cache.stale.timeout_ms',
+        line: 5,
+        column: 5,
+        message: 'unknown key; expected one of "enabled", "max_age", "client_timeout_ms", "ttl"',
+      },
+    ]);
+  });
+
+  it('accepts only a map or false', () => {
+    expect(only(yaml('cache: off', ...ZONES))).toEqual(['cache', 1, 8, 'expected a map of cache settings, or false, got the string "off"']);
+    expect(only(yaml('cache: { stale: false }', ...ZONES))).toEqual([
+      'cache.stale',
+      1,
+      17,
+      'expected a map of serve-stale settings, got the boolean false',
+    ]);
+  });
+
+  it('rejects max_ttl below min_ttl', () => {
+    expect(only(yaml('cache:', '  min_ttl: 600', '  max_ttl: 300', ...ZONES))).toEqual([
+      'cache.max_ttl',
+      3,
+      12,
+      'must be at least min_ttl (600): TTLs are clamped to [min_ttl, max_ttl]',
+    ]);
+  });
+});
+
+describe('admin', () => {
+  it('requires listen when the block is there', () => {
+    expect(only(yaml('admin:', '  allow_refresh: true', ...ZONES))).toEqual(['admin.listen', 2, 3, 'required key is missing']);
+  });
+
+  it('requires a port, an IP and a string', () => {
+    expect(
+      issuesOf(yaml('admin:', '  listen: "127.0.0.1"', ...ZONES)).concat(
+        issuesOf(yaml('admin:', '  listen: "::1"', ...ZONES)),
+        issuesOf(yaml('admin:', '  listen: localhost:8053', ...ZONES)),
+        issuesOf(yaml('admin:', '  listen: 8053', ...ZONES)),
+      ),
+    ).toEqual([
+      {
+        path: 'admin.listen',
+        line: 2,
+        column: 11,
+        message: '"127.0.0.1" has no port: write "127.0.0.1:PORT" (the admin listener has no default port)',
+      },
+      { path: 'admin.listen', line: 2, column: 11, message: '"::1" has no port: write "[::1]:PORT" (the admin listener has no default port)' },
+      {
+        path: 'admin.listen',
+        line: 2,
+        column: 11,
+        message: '"localhost" is a hostname, not an IP address: listen on an address of this host, e.g. "127.0.0.1:8053"',
+      },
+      { path: 'admin.listen', line: 2, column: 11, message: 'expected an address with a port, like "127.0.0.1:8053", got the number 8053' },
+    ]);
+  });
+
+  it('rejects a DNS listen address, naming both, wildcards included', () => {
+    expect(only(yaml('listen: ["127.0.0.1:5353"]', 'upstream: { servers: ["10.0.0.2"] }', 'admin:', '  listen: "127.0.0.1:5353"', ...ZONES))).toEqual([
+      'admin.listen',
+      4,
+      11,
+      "127.0.0.1:5353 collides with listen[0] (127.0.0.1:5353): that DNS listener's TCP socket holds the port",
+    ]);
+    expect(only(yaml('admin: { listen: "127.0.0.1:53" }', ...ZONES))).toEqual([
+      'admin.listen',
+      1,
+      18,
+      "127.0.0.1:53 collides with listen (default) (127.0.0.1:53): that DNS listener's TCP socket holds the port",
+    ]);
+    const clash = (listen: string, admin: string) =>
+      only(yaml(`listen: ["10.9.9.9:1", "${listen}"]`, `admin: { listen: "${admin}" }`, ...ZONES))[3];
+    expect(clash('0.0.0.0:5353', '127.0.0.1:5353')).toBe(
+      "127.0.0.1:5353 collides with listen[1] (0.0.0.0:5353): that DNS listener's TCP socket holds the port",
+    );
+    expect(clash('127.0.0.1:5353', '0.0.0.0:5353')).toMatch(/^0\.0\.0\.0:5353 collides with listen\[1\]/);
+    expect(clash('[::]:5353', '127.0.0.1:5353')).toMatch(/^127\.0\.0\.1:5353 collides with listen\[1\] \(\[::\]:5353\)/);
+    expect(clash('[::1]:5353', '[::]:5353')).toMatch(/^\[::\]:5353 collides with listen\[1\] \(\[::1\]:5353\)/);
+  });
+
+  it('checks allow and suggests keys', () => {
+    expect(only(yaml('admin: { listen: "127.0.0.1:8053", allow: [] }', ...ZONES))).toEqual(['admin.allow', 1, 43, 'must not be empty']);
+    expect(only(yaml('admin: { listen: "127.0.0.1:8053", allow: ["10.0.0.1/8"] }', ...ZONES))[3]).toMatch(/has host bits set/);
+    expect(only(yaml('admin: { listen: "127.0.0.1:8053", allowRefresh: true }', ...ZONES))).toEqual([
+      'admin.allowRefresh',
+      1,
+      36,
+      'unknown key; did you mean "allow_refresh"?',
+    ]);
+  });
+});
+
+describe('primary or secondary', () => {
+  it('rejects a zone with both records and primaries, at the second', () => {
+    const both = 'a zone is either primary (records) or secondary (primaries), not both';
+    expect(only(yaml('zones:', '  - name: internal', '    records: {}', '    primaries: ["10.0.0.1"]'))).toEqual([
+      'zones[0]',
+      4,
+      5,
+      `"records" and "primaries" both given: ${both}`,
+    ]);
+    expect(only(yaml('zones:', '  - name: internal', '    primaries: ["10.0.0.1"]', '    records: {}'))[3]).toBe(
+      `"records" and "primaries" both given: ${both}`,
+    );
+  });
+
+  it('rejects a zone with neither, saying what each means', () => {
+    expect(only(yaml('zones:', '  - name: internal', '    ttl: 5'))).toEqual([
+      'zones[0]',
+      2,
+      5,
+      'needs "records" (a primary zone, answered from EC2) or "primaries" (a secondary zone, copied from them by zone transfer)',
+    ]);
+  });
+
+  it('reports a misspelt records or primaries once, with a hint', () => {
+    expect(only(yaml('zones:', '  - name: internal', '    primary: ["10.0.0.1"]'))).toEqual([
+      'zones[0].primary',
+      3,
+      5,
+      'unknown key; did you mean "primaries"?',
+    ]);
+    expect(only(yaml('zones:', '  - name: internal', '    record: {}'))).toEqual(['zones[0].record', 3, 5, 'unknown key; did you mean "records"?']);
+  });
+
+  it('refuses ttl and soa on a secondary zone', () => {
+    expect(issuesOf(yaml('zones:', '  - name: internal', '    primaries: ["10.0.0.1"]', '    ttl: 5', '    soa: { refresh: 5 }'))).toEqual([
+      { path: 'zones[0].ttl', line: 4, column: 10, message: 'a secondary zone serves the TTLs its primaries send; drop ttl' },
+      { path: 'zones[0].soa', line: 5, column: 10, message: "a secondary zone obeys its primaries' SOA timers; drop soa" },
+    ]);
+  });
+
+  it('checks primaries: IP literals, ports, duplicates, not empty, not eipdns itself', () => {
+    expect(
+      issuesOf(yaml('zones:', '  - name: internal', '    primaries: ["ns1.example", "10.0.0.1:0", "10.0.0.1", "10.0.0.1:53", "127.0.0.1"]')),
+    ).toEqual([
+      {
+        path: 'zones[0].primaries[0]',
+        line: 3,
+        column: 17,
+        message: '"ns1.example" is a hostname, not an IP address: eipdns would have to resolve it through itself; use the primary\'s IP',
+      },
+      { path: 'zones[0].primaries[1]', line: 3, column: 32, message: 'port "0" is not valid: expected an integer 1..65535' },
+      { path: 'zones[0].primaries[3]', line: 3, column: 58, message: 'duplicate of zones[0].primaries[2] ([10.0.0.1]:53)' },
+      {
+        path: 'zones[0].primaries[4]',
+        line: 3,
+        column: 73,
+        message: 'is eipdns itself (listen (default) binds 127.0.0.1:53): the zone would be transferred from itself',
+      },
+    ]);
+    expect(only(yaml('zones:', '  - name: internal', '    primaries: []'))).toEqual(['zones[0].primaries', 3, 16, 'must not be empty']);
+    expect(only(yaml('listen: ["0.0.0.0:5353"]', 'upstream: { servers: ["10.0.0.2"] }', 'zones:', '  - name: internal', '    primaries: ["127.0.0.1:5353"]'))).toEqual([
+      'zones[0].primaries[0]',
+      5,
+      17,
+      'is eipdns itself (listen[0] binds 0.0.0.0:5353): the zone would be transferred from itself',
+    ]);
+  });
+});
+
+describe('transfer and soa', () => {
+  it('requires a non-empty allow list and a map', () => {
+    expect(only(yaml(...ZONES, '    transfer: { notify: ["10.0.0.9"] }'))).toEqual(['zones[0].transfer.allow', 5, 15, 'required key is missing']);
+    expect(only(yaml(...ZONES, '    transfer: { allow: [] }'))).toEqual(['zones[0].transfer.allow', 5, 24, 'must not be empty']);
+    expect(only(yaml(...ZONES, '    transfer: ["10.0.0.0/8"]'))).toEqual([
+      'zones[0].transfer',
+      5,
+      15,
+      'expected a map with allow (CIDRs) and optionally notify, got a list',
+    ]);
+  });
+
+  it('checks notify like an upstream, and never eipdns itself', () => {
+    expect(issuesOf(yaml(...ZONES, '    transfer: { allow: ["10.0.0.0/8"], notify: ["ns2", "10.0.0.9:0", "127.0.0.1:53"] }'))).toEqual([
+      {
+        path: 'zones[0].transfer.notify[0]',
+        line: 5,
+        column: 49,
+        message: '"ns2" is a hostname, not an IP address: eipdns would have to resolve it through itself; use the secondary\'s IP',
+      },
+      { path: 'zones[0].transfer.notify[1]', line: 5, column: 56, message: 'port "0" is not valid: expected an integer 1..65535' },
+      {
+        path: 'zones[0].transfer.notify[2]',
+        line: 5,
+        column: 70,
+        message: 'is eipdns itself (listen (default) binds 127.0.0.1:53): it would notify itself',
+      },
+    ]);
+  });
+
+  it('requires expire to be at least refresh + retry, given or by default', () => {
+    expect(only(yaml(...ZONES, '    soa: { refresh: 100, retry: 100, expire: 150 }'))).toEqual([
+      'zones[0].soa.expire',
+      5,
+      46,
+      'must be at least refresh + retry (200), or secondaries drop the zone before they retry',
+    ]);
+    expect(only(yaml(...ZONES, '    soa: { refresh: 86400 }'))).toEqual([
+      'zones[0].soa.expire',
+      5,
+      10,
+      'the default, 3600, is less than refresh + retry (86410): set expire to at least 86410, or secondaries drop the zone before they retry',
+    ]);
+  });
+
+  it('suggests soa and zone keys', () => {
+    expect(only(yaml(...ZONES, '    soa: { refesh: 100 }'))).toEqual(['zones[0].soa.refesh', 5, 12, 'unknown key; did you mean "refresh"?']);
+    expect(only(yaml(...ZONES, '    transfers: { allow: ["10.0.0.0/8"] }'))).toEqual([
+      'zones[0].transfers',
+      5,
+      5,
+      'unknown key; did you mean "transfer"?',
+    ]);
+  });
+});
+
+describe('tsig', () => {
+  /** A config in `dir` whose one zone has `tsig: { ... }` on line 6; `secret_file` is the last key. */
+  const withKey = (dir: string, tsig: string) =>
+    writeFile(dir, 'eipdns.yaml', yaml(...ZONES, '    transfer: { allow: ["10.0.0.0/16"] }', `    tsig: { ${tsig} }`));
+  const col = (tsig: string, key: string) => 4 + '    tsig: { '.length - 4 + tsig.indexOf(`${key}: `) + key.length + 3;
+  const issue = (dir: string, tsig: string) => {
+    try {
+      loadConfig(withKey(dir, tsig));
+    } catch (err) {
+      if (err instanceof ConfigError) return err.issues;
+      throw err;
+    }
+    throw new Error('expected a ConfigError');
+  };
+
+  it('requires name and secret_file, checks the algorithm and suggests keys', () => {
+    expect(issuesOf(yaml(...ZONES, '    tsig: { algorithm: hmac-sha265, secret: x.key }'))).toEqual([
+      { path: 'zones[0].tsig.name', line: 5, column: 11, message: 'required key is missing' },
+      { path: 'zones[0].tsig.algorithm', line: 5, column: 24, message: '"hmac-sha265" is not one of hmac-sha256|hmac-sha384|hmac-sha512|hmac-sha1; did you mean "hmac-sha256"?' },
+      { path: 'zones[0].tsig.secret', line: 5, column: 37, message: 'unknown key; did you mean "secret_file"?' },
+    ]);
+    // HMAC-MD5 is what old BIND setups use; RFC 8945 §6 marks it deprecated.
+    const dir = tempDir();
+    writeFile(dir, 'k.key', realKeyFile('tsig-keygen', 'k'));
+    const md5 = 'name: k, algorithm: hmac-md5, secret_file: k.key';
+    expect(issue(dir, md5)).toEqual([
+      {
+        path: 'zones[0].tsig.algorithm',
+        line: 6,
+        column: col(md5, 'algorithm'),
+        message: '"hmac-md5" is not one of hmac-sha256|hmac-sha384|hmac-sha512|hmac-sha1',
+      },
+    ]);
+  });
+
+  it('rejects a bad key name', () => {
+    const dir = tempDir();
+    writeFile(dir, 'k.key', realKeyFile('tsig-keygen', 'k'));
+    expect(issue(dir, 'name: "", secret_file: k.key')).toEqual([
+      { path: 'zones[0].tsig.name', line: 6, column: 19, message: 'expected a key name like "transfer-key", got an empty name' },
+    ]);
+    expect(issue(dir, 'name: "bad key", secret_file: k.key')[0]!.message).toBe('"bad key": label "bad key" may only contain a-z, 0-9, "-" and "_"');
+  });
+
+  it('names the file when it is missing, a directory, empty, too big or holds no secret', () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'keys'));
+    writeFile(dir, 'empty.key', '\n');
+    writeFile(dir, 'junk.key', 'this is not a key\n');
+    writeFile(dir, 'big.key', 'x'.repeat(70_000));
+    writeFile(dir, 'clause.key', 'key "k" { algorithm hmac-sha256; };\n');
+    writeFile(dir, 'knot.key', 'key:\n  - id: k\n    algorithm: hmac-sha256\n');
+    const formats =
+      'expected one line of base64, the key clause `tsig-keygen` prints (BIND) or the key list `keymgr -t` prints (Knot)';
+    const cases: [string, string][] = [
+      ['missing.key', `${join(dir, 'missing.key')}: no such file (relative paths are resolved against the config file's directory)`],
+      ['keys', `${join(dir, 'keys')}: is not a regular file (relative paths are resolved against the config file's directory)`],
+      [
+        'empty.key/k',
+        `${join(dir, 'empty.key', 'k')}: a part of the path is not a directory (relative paths are resolved against the config file's directory)`,
+      ],
+      ['empty.key', `${join(dir, 'empty.key')}: is empty: ${formats}`],
+      ['junk.key', `${join(dir, 'junk.key')}: holds no TSIG secret: ${formats}`],
+      ['big.key', `${join(dir, 'big.key')}: is 70000 bytes; a TSIG key file is a few lines`],
+      ['clause.key', `${join(dir, 'clause.key')}: key "k" has no secret statement: ${formats}`],
+      ['knot.key', `${join(dir, 'knot.key')}: has a "key:" section that is not a Knot key list: ${formats}`],
+    ];
+    for (const [file, message] of cases) {
+      const tsig = `name: k, secret_file: ${file}`;
+      expect(issue(dir, tsig)).toEqual([{ path: 'zones[0].tsig.secret_file', line: 6, column: col(tsig, 'secret_file'), message }]);
+    }
+  });
+
+  it('rejects invalid base64 and secrets shorter than 16 bytes', () => {
+    const dir = tempDir();
+    writeFile(dir, 'bad.b64', 'not*base64==\n');
+    writeFile(dir, 'pad.b64', 'YWJjZA\n');
+    writeFile(dir, 'short.b64', `${Buffer.alloc(15, 7).toString('base64')}\n`);
+    writeFile(dir, 'short.conf', `key "k" {\n\talgorithm hmac-sha256;\n\tsecret "${Buffer.alloc(8, 1).toString('base64')}";\n};\n`);
+    writeFile(dir, 'sixteen.b64', `${Buffer.alloc(16, 7).toString('base64')}\n`);
+    const short = (n: number) =>
+      `the secret is ${n} bytes; a TSIG key must be at least 16 (tsig-keygen and keymgr make keys as long as the hash)`;
+    expect(issue(dir, 'name: k, secret_file: bad.b64')[0]!.message).toBe(`${join(dir, 'bad.b64')}: the secret is not valid base64`);
+    expect(issue(dir, 'name: k, secret_file: pad.b64')[0]!.message).toBe(`${join(dir, 'pad.b64')}: the secret is not valid base64`);
+    expect(issue(dir, 'name: k, secret_file: short.b64')[0]!.message).toBe(`${join(dir, 'short.b64')}: ${short(15)}`);
+    expect(issue(dir, 'name: k, secret_file: short.conf')[0]!.message).toBe(`${join(dir, 'short.conf')}: ${short(8)}`);
+    expect(loadConfig(withKey(dir, 'name: k, secret_file: sixteen.b64')).zones[0]!.tsig!.secret).toBe(Buffer.alloc(16, 7).toString('base64'));
+  });
+
+  it('rejects a file whose algorithm differs from the config, default or given', () => {
+    const dir = tempDir();
+    writeFile(dir, 'sha512.conf', realKeyFile('tsig-keygen', 'k', 'hmac-sha512'));
+    writeFile(dir, 'sha1.yaml', realKeyFile('keymgr', 'k', 'hmac-sha1'));
+    const a = 'name: k, secret_file: sha512.conf';
+    expect(issue(dir, a)).toEqual([
+      {
+        path: 'zones[0].tsig.secret_file',
+        line: 6,
+        column: col(a, 'secret_file'),
+        message: `${join(dir, 'sha512.conf')}: key "k" is hmac-sha512, but zones[0].tsig.algorithm is hmac-sha256 (the default)`,
+      },
+    ]);
+    expect(issue(dir, 'name: k, algorithm: hmac-sha256, secret_file: sha1.yaml')[0]!.message).toBe(
+      `${join(dir, 'sha1.yaml')}: key "k" is hmac-sha1, but zones[0].tsig.algorithm is hmac-sha256`,
+    );
+  });
+
+  it('rejects a file that does not hold the key named in the config', () => {
+    const dir = tempDir();
+    writeFile(dir, 'other.conf', realKeyFile('tsig-keygen', 'other-key'));
+    writeFile(dir, 'two.yaml', `${realKeyFile('keymgr', 'a')}${realKeyFile('keymgr', 'b').replace(/^(#.*\n)?key:\n/, '')}`);
+    const tail = 'the key name is part of every signature, so both sides must use the same one';
+    expect(issue(dir, 'name: transfer-key, secret_file: other.conf')[0]!.message).toBe(
+      `${join(dir, 'other.conf')}: holds key "other-key", not "transfer-key" (zones[0].tsig.name); ${tail}`,
+    );
+    expect(issue(dir, 'name: c, secret_file: two.yaml')[0]!.message).toBe(
+      `${join(dir, 'two.yaml')}: holds key "a", "b", not "c" (zones[0].tsig.name); ${tail}`,
+    );
+  });
+});
+
+describe('ec2 endpoint spelling', () => {
+  it('refuses what the URL parser would take but nobody means', () => {
+    expect(only(yaml('ec2:', '  endpoint: "http:foo"', ...ZONES))).toEqual([
+      'ec2.endpoint',
+      2,
+      13,
+      '"http:foo" is not written as a URL like "http://127.0.0.1:4566"',
+    ]);
+  });
+});
+
+describe('reporting across the new sections', () => {
+  it('reports every problem at once, in file order', () => {
+    const text = yaml(
+      'upstream: { max_qps: 0 }',
+      'cache: { min_ttl: 7200, stale: { ttl: 0 } }',
+      'admin: { listen: "127.0.0.1" }',
+      'zones:',
+      '  - name: internal',
+      '    records: {}',
+      '    primaries: ["10.0.0.1"]',
+      '  - name: replica',
+      '    primaries: ["10.0.0.1"]',
+      '    soa: {}',
+    );
+    expect(issuesOf(text).map((i) => `${i.line}:${i.column}: ${i.path}`)).toEqual([
+      '1:22: upstream.max_qps',
+      '2:19: cache.min_ttl',
+      '2:39: cache.stale.ttl',
+      '3:18: admin.listen',
+      '7:5: zones[0]',
+      '10:10: zones[1].soa',
+    ]);
   });
 });
