@@ -44,6 +44,7 @@ zones:
       db:  { elastic_ip: { tag: { Role: db } } }
       ops: { a: ["10.0.9.9"] }
 acl: { allow: ["${allow}"] }
+admin: { listen: "127.0.0.1:0" }
 `;
 }
 
@@ -96,7 +97,6 @@ describe('GET /metrics', () => {
     srv = await startTestServer(yaml(), {
       ec2Client: client,
       now: clock.now,
-      admin: true,
       // Every query timed, so the histogram counts are exact too.
       server: { admin: { sampleEvery: 1 }, version: 'test-1.2.3' },
     });
@@ -120,10 +120,12 @@ describe('GET /metrics', () => {
     fake.inject({ fault: 'throttle', times: 1 });
     await srv.server.discovery().pollNow();
 
-    // Reloads: a broken file (SIGHUP's path), then a good config.
-    writeFileSync(join(srv.dir, 'eipdns.yaml'), `${yaml()}\nbogus: 1\n`);
+    // Reloads (SIGHUP's path): a broken file, then a good one.
+    const file = join(srv.dir, 'eipdns.yaml');
+    writeFileSync(file, `${yaml()}\nbogus: 1\n`);
     await expect(srv.server.reloadFromFile()).rejects.toThrow(/bogus/);
-    await srv.server.reload({ ...srv.server.config() });
+    writeFileSync(file, yaml());
+    await srv.server.reloadFromFile();
 
     clock.advance(5_000);
     const after = await scrape(srv.adminPort);
@@ -165,7 +167,7 @@ describe('GET /metrics', () => {
   });
 
   it('counts upstream timeouts by server and forward failures by reason', async () => {
-    srv = await startTestServer(yaml('127.0.0.0/8').replace('timeout_ms: 2000', 'timeout_ms: 200'), { ec2Client: clientFor(fake), admin: true });
+    srv = await startTestServer(yaml('127.0.0.0/8').replace('timeout_ms: 2000', 'timeout_ms: 200'), { ec2Client: clientFor(fake) });
     const label = `127.0.0.1:${upstream.port}`;
     const before = read(await scrape(srv.adminPort), label);
     upstream.setBehaviour('silent.example', { drop: true });
@@ -176,7 +178,7 @@ describe('GET /metrics', () => {
   });
 
   it('samples 1 query in 16 for the request-duration histogram by default', async () => {
-    srv = await startTestServer(yaml('127.0.0.0/8'), { ec2Client: clientFor(fake), admin: true });
+    srv = await startTestServer(yaml('127.0.0.0/8'), { ec2Client: clientFor(fake) });
     const before = await scrape(srv.adminPort);
     for (let i = 0; i < 32; i++) expect((await query(srv.port, 'ops.internal')).rcode).toBe(0);
     const after = await scrape(srv.adminPort);
@@ -186,7 +188,7 @@ describe('GET /metrics', () => {
 
   it('reports the snapshot age as +Inf before the first successful poll, and prom-client default metrics', async () => {
     fake.inject({ fault: 'throttle' });
-    srv = await startTestServer(yaml('127.0.0.0/8'), { ec2Client: clientFor(fake), admin: true });
+    srv = await startTestServer(yaml('127.0.0.0/8'), { ec2Client: clientFor(fake) });
     await srv.server.discovery().pollNow();
     const m = await scrape(srv.adminPort);
     expect(m.value('eipdns_ec2_snapshot_age_seconds')).toBe(Number.POSITIVE_INFINITY);
