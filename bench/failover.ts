@@ -145,17 +145,14 @@ function newestMtime(dir: string): number {
   return newest;
 }
 
-/** Compiles src/ to dist/ when dist/cli.js is missing or older than any source file. */
+/** Bundles src/ into dist/ when dist/eipdns.js is missing or older than any source file. */
 function ensureBuilt(): void {
-  const cli = join(ROOT, 'dist', 'cli.js');
-  if (existsSync(cli) && statSync(cli).mtimeMs >= newestMtime(join(ROOT, 'src'))) return;
-  process.stdout.write('building dist/ (tsc -p tsconfig.build.json)... ');
-  const started = Date.now();
-  const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT, encoding: 'utf8' });
-  // tsc emits despite type errors; only a missing CLI stops the bench.
-  if (!existsSync(cli) || statSync(cli).mtimeMs < started - 1000) throw new BenchError(`tsc did not produce ${cli}:\n${r.stdout}${r.stderr}`);
-  process.stdout.write(r.status === 0 ? 'ok\n' : `emitted, with type errors:\n${r.stdout}${r.stderr}\n`);
+  const entry = join(ROOT, 'dist', 'eipdns.js');
+  if (existsSync(entry) && statSync(entry).mtimeMs >= newestMtime(join(ROOT, 'src'))) return;
+  process.stdout.write('building dist/ (node scripts/build.mjs)... ');
+  const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs')], { cwd: ROOT, encoding: 'utf8' });
+  if (r.status !== 0) throw new BenchError(`scripts/build.mjs failed (exit ${r.status}):\n${r.stdout}${r.stderr}`);
+  process.stdout.write('ok\n');
 }
 
 // ---- eipdns as a child process ------------------------------------------------------

@@ -26,7 +26,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import http from 'node:http';
-import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { delimiter, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,7 +58,7 @@ const HELP = `Usage: npm run bench -- [--quick] [--rounds N] [--seconds S] [--pr
   --quick       1 round of 3 s
   --profile     also run eipdns under --cpu-prof for the private case and
                 print the top 15 functions by self time (profile in bench/out/)
-  --no-build    use dist/ as it is instead of running tsc first
+  --no-build    use dist/ as it is instead of bundling it first
   --admin       also measure "eipdns+admin": a second eipdns with admin.listen
                 set, its /metrics scraped every second throughout (Prometheus
                 scrapes every 15-60 s: this is the pessimistic case), and
@@ -514,20 +514,31 @@ function table(rows: readonly (readonly string[])[]): string {
 }
 
 function build(): void {
-  process.stdout.write('building dist/ (tsc -p tsconfig.build.json)... ');
-  const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  const started = Date.now();
-  const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT, encoding: 'utf8' });
-  const cli = join(ROOT, 'dist', 'cli.js');
-  const fresh = (() => {
-    try {
-      return statSync(cli).mtimeMs >= started - 1000;
-    } catch {
-      return false;
-    }
-  })();
-  if (!fresh) throw new Error(`tsc did not produce ${cli}:\n${r.stdout}${r.stderr}`);
-  process.stdout.write(r.status === 0 ? 'ok\n' : `emitted, with type errors:\n${r.stdout}${r.stderr}\n`);
+  process.stdout.write('building dist/ (node scripts/build.mjs)... ');
+  const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs')], { cwd: ROOT, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`scripts/build.mjs failed (exit ${r.status}):\n${r.stdout}${r.stderr}`);
+  process.stdout.write('ok\n');
+}
+
+/** VmRSS and VmHWM (peak) of a process, in MB, from /proc. */
+function memoryOf(pid: number | undefined): { rss: number; peak: number } | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+    return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
+  } catch {
+    return undefined;
+  }
+}
+
+function describeMemory(servers: readonly Server[], which: 'rss' | 'peak'): string {
+  return servers
+    .map((s) => {
+      const m = memoryOf(s.started.child.pid);
+      return `${s.label} ${m === undefined ? 'n/a' : `${m[which].toFixed(1)} MB`}`;
+    })
+    .join(', ');
 }
 
 const loadavg = (): string => {
@@ -567,6 +578,9 @@ async function main(): Promise<number> {
   const dnsmasqForward = await startDnsmasq('dnsmasq', 'forwarder', dir, pin.server, ['--cache-size=0', `--server=127.0.0.1#${upstream.port}`], ['www.fwd.test', FORWARDED_IP]);
   const eipdns = await startEipdns('eipdns', dir, pin.server, upstream.port);
   await waitForAnswer('eipdns', eipdns.port, 'www.fwd.test', FORWARDED_IP, eipdns.started);
+  // Memory with the servers started, data loaded and one query answered each.
+  await sleep(2000);
+  console.log(`idle RSS: ${describeMemory([eipdns, { ...dnsmasqPrivate, label: 'dnsmasq' }], 'rss')}`);
   let withAdmin: Server | undefined;
   let stopScraping = (): void => undefined;
   if (opts.admin) {
@@ -574,6 +588,7 @@ async function main(): Promise<number> {
     withAdmin = await startEipdns('eipdns+admin', dir, pin.server, upstream.port, [], adminPort);
     await waitForAnswer('eipdns+admin', withAdmin.port, 'www.fwd.test', FORWARDED_IP, withAdmin.started);
     stopScraping = scrapeEverySecond(adminPort);
+    console.log(`idle RSS with admin.listen (scraped once a second): ${describeMemory([withAdmin], 'rss')}`);
   }
   const extra = withAdmin !== undefined ? [withAdmin] : [];
 
@@ -646,6 +661,7 @@ async function main(): Promise<number> {
       'other load: the most that other processes or hypervisor steal took from either pinned CPU in one run',
   );
   console.log(`load average at end ${loadavg()}`);
+  console.log(`peak RSS over the runs: ${describeMemory([eipdns, { ...dnsmasqPrivate, label: 'dnsmasq (private)' }, { ...dnsmasqForward, label: 'dnsmasq (forwarder)' }], 'peak')}`);
   for (const note of notes) console.log(`note: ${note}`);
 
   if (withAdmin !== undefined) {

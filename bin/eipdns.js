@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Thin launcher: the CLI is compiled to dist/ by `npm ci` (the prepare script).
-import { main } from '../dist/cli.js';
+// Thin launcher: the CLI is bundled into dist/ by `npm ci` (the prepare
+// script) or `npm run build` (scripts/build.mjs).
+import { main } from '../dist/eipdns.js';
 
 main(process.argv.slice(2)).then(
   (code) => {

@@ -1,4 +1,4 @@
-// Command line: `eipdns serve|check|claim`. Exit codes: 0 ok, 1 runtime
+// Command line: `eipdns serve|check|claim|probe|status`. Exit codes: 0 ok, 1 runtime
 // failure, 2 bad usage or bad config.
 
 import { readFileSync } from 'node:fs';
@@ -6,7 +6,8 @@ import { parseArgs } from 'node:util';
 import { renderStatus, type StatusModel } from './admin/status.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { Config } from './config/types.js';
-import { createLogger, type Logger } from './log.js';
+import { createLogger, routeProcessWarnings, type Logger } from './log.js';
+import { runProbe } from './probe.js';
 import { startServer } from './server.js';
 
 const USAGE = `eipdns — split-horizon DNS for AWS VPCs: private names from Elastic IP
@@ -23,6 +24,10 @@ Usage:
                                   associate NAME's Elastic IP with this instance
                                   (run at boot; refuses to take it from another
                                   running instance unless --force)
+  eipdns probe --config FILE [--server HOST:PORT]
+                                  health check: one DNS query (the first zone's SOA)
+                                  to the first listen address or HOST:PORT; exit 0
+                                  on an answer, 1 on none
   eipdns --help | --version
 `;
 
@@ -36,6 +41,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         config: { type: 'string', short: 'c' },
         force: { type: 'boolean' },
         json: { type: 'boolean' },
+        server: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'V' },
       },
@@ -58,7 +64,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(USAGE);
     return 2;
   }
-  if (!['serve', 'check', 'claim', 'status'].includes(command)) {
+  if (!['serve', 'check', 'claim', 'probe', 'status'].includes(command)) {
     process.stderr.write(`eipdns: unknown command "${command}"\n\n${USAGE}`);
     return 2;
   }
@@ -77,12 +83,15 @@ export async function main(argv: readonly string[]): Promise<number> {
       return serve(config);
     case 'status':
       return status(config, values.json === true);
+    case 'probe':
+      return runProbe(config, values.server !== undefined ? { server: values.server } : {}, { out: process.stdout, err: process.stderr });
     default: {
       const name = rest[0];
       if (name === undefined) {
         process.stderr.write('eipdns claim: NAME is required (e.g. db.internal)\n');
         return 2;
       }
+      routeProcessWarnings((_, text) => process.stderr.write(`eipdns claim: warning: ${text}\n`));
       const { claim } = await import('./ec2/claim.js');
       return claim(config, name, { force: values.force === true, out: process.stdout, err: process.stderr });
     }
@@ -108,6 +117,7 @@ function summary(config: Config): string {
 
 async function serve(initial: Config): Promise<number> {
   const logger = createLogger(initial.log.level);
+  routeProcessWarnings((w, text) => logger.warn({ warning: w.name, ...(w.code !== undefined ? { code: w.code } : {}) }, text));
   logConfig(logger, initial, 'config loaded');
   let server;
   try {
@@ -219,7 +229,12 @@ function logConfig(logger: Logger, config: Config, msg: string): void {
   );
 }
 
+/** Set by the bundler (scripts/build.mjs); absent when running from source. */
+declare const __EIPDNS_VERSION__: string | undefined;
+
 function version(): string {
+  // The image has the bundle but no package.json.
+  if (typeof __EIPDNS_VERSION__ === 'string') return __EIPDNS_VERSION__;
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
 }

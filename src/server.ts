@@ -5,10 +5,11 @@
 
 import { isDeepStrictEqual } from 'node:util';
 import type { EC2Client } from '@aws-sdk/client-ec2';
-import { listenAdmin, type AdminLimits, type AdminListener, type RefreshResult } from './admin/http.js';
-import { Metrics } from './admin/metrics.js';
+import type { AdminLimits, AdminListener, RefreshResult } from './admin/http.js';
+import type { Metrics } from './admin/metrics.js';
 import { Readiness } from './admin/readiness.js';
 import { buildStatus, type ReloadRecord, type StatusModel } from './admin/status.js';
+import { CacheStore } from './cache/store.js';
 import { DEFAULT_TTL, loadConfig } from './config/load.js';
 import type { Config } from './config/types.js';
 import { createAdmit, type Admit } from './dns/admit.js';
@@ -19,7 +20,7 @@ import { createDiscovery, DiscoveryStats, type Discovery } from './ec2/discovery
 import { Budget } from './forward/budget.js';
 import { buildForwardChain, type ChainState, type ForwardChain } from './forward/chain.js';
 import type { Logger } from './log.js';
-import type { RewriteView } from './forward/rewrite.js';
+import { rewriteViewOf, type RewriteView } from './forward/rewrite.js';
 import { STALE_TTL, ZoneAnswers } from './zone/answers.js';
 import type { Snapshot } from './zone/snapshot.js';
 
@@ -30,6 +31,8 @@ export interface ServerOptions {
   readonly tcp?: Partial<TcpOptions>;
   /** Discovery's clock (tests age data without waiting). */
   readonly now?: () => number;
+  /** The answer cache's clock, monotonic ms (tests count TTLs down without waiting). */
+  readonly cacheNow?: () => number;
   /** For eipdns_build_info and /status (the CLI passes its --version). */
   readonly version?: string;
   /** Admin listener knobs for tests: HTTP limits, the request-timing sample rate, prom-client's default metrics. */
@@ -97,10 +100,13 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
   let adminAdmit: Admit | undefined = config.admin && createAdmit(config.admin.allow);
 
   // The registry reads everything through these closures at scrape time.
+  // Loaded only with admin.listen set: prom-client is memory a server
+  // without the admin port should not pay (see the README's Memory).
+  const admin = config.admin === undefined ? undefined : await loadAdmin();
   const metrics =
-    config.admin === undefined
+    admin === undefined
       ? undefined
-      : new Metrics(
+      : new admin.Metrics(
           {
             pipeline: () => pipeline.stats,
             chain: () => chain,
@@ -118,9 +124,19 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
   if (metrics !== undefined) discoveryStats.observePollSeconds = metrics.observePollSeconds;
 
   // Survives reloads: the cache's entries and the budget's window.
+  let viewFor: { snapshot?: Snapshot; config?: Config; view: RewriteView } = { view: rewriteViewOf(undefined, 0) };
   const chainState: ChainState = {
     budget: new Budget(config.upstream.maxQps, logger.child({ component: 'budget' })),
-    rewriteView: () => rewriteView(config, discovery.current()),
+    cache: new CacheStore(config.cache),
+    cacheNow: options.cacheNow,
+    rewriteView: () => {
+      // Built once per snapshot (and config): every forwarded reply reads it.
+      const snapshot = discovery.current();
+      if (viewFor.snapshot !== snapshot || viewFor.config !== config) {
+        viewFor = { snapshot, config, view: rewriteView(config, snapshot) };
+      }
+      return viewFor.view;
+    },
     ...(metrics !== undefined ? { upstreamLatency: (server: string) => metrics.upstreamLatency(server) } : {}),
   };
   const chainFor = (cfg: Config): ForwardChain => buildForwardChain(cfg, chainState, logger);
@@ -175,8 +191,8 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
     });
   try {
     // The admin port first, so /ready can say what the DNS side still waits for.
-    if (config.admin !== undefined && metrics !== undefined) {
-      adminListener = await listenAdmin({
+    if (config.admin !== undefined && admin !== undefined && metrics !== undefined) {
+      adminListener = await admin.listenAdmin({
         listen: config.admin.listen,
         admit: () => adminAdmit ?? (() => false),
         allowRefresh: () => config.admin?.allowRefresh === true,
@@ -322,6 +338,8 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
       chain = nextChain;
       adminAdmit = next.admin && createAdmit(next.admin.allow);
       chainState.budget.resize(next.upstream.maxQps);
+      if (next.cache.enabled) chainState.cache.resize(next.cache);
+      else chainState.cache.clear();
       // Swap before the new discovery starts, so its first snapshot lands
       // on top of this state rather than under it.
       pipeline.state = state;
@@ -345,6 +363,11 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
       throw err;
     }
   }
+}
+
+async function loadAdmin(): Promise<{ Metrics: typeof Metrics; listenAdmin: typeof import('./admin/http.js').listenAdmin }> {
+  const [{ Metrics: M }, { listenAdmin }] = await Promise.all([import('./admin/metrics.js'), import('./admin/http.js')]);
+  return { Metrics: M, listenAdmin };
 }
 
 function showAddress(host: string, port: number): string {
@@ -387,10 +410,10 @@ async function refresh(discovery: Discovery): Promise<RefreshResult> {
  * while discovery is failing, as for zone answers).
  */
 function rewriteView(config: Config, snapshot: Snapshot): RewriteView {
-  if (snapshot.expired === true) return { elasticIps: undefined, ttl: 0 };
+  if (snapshot.expired === true) return rewriteViewOf(undefined, 0);
   const ttls = config.zones.filter((z) => z.primaries === undefined).map((z) => z.ttl);
   const ttl = ttls.length > 0 ? Math.min(...ttls) : DEFAULT_TTL;
-  return { elasticIps: snapshot.elasticIps, ttl: snapshot.stale === true ? Math.min(ttl, STALE_TTL) : ttl };
+  return rewriteViewOf(snapshot.elasticIps, snapshot.stale === true ? Math.min(ttl, STALE_TTL) : ttl);
 }
 
 /**

@@ -1,13 +1,15 @@
-// The command line as an operator uses it: `node bin/eipdns.js` (the built
-// dist/, compiled by test/global-setup.ts) in a child process, with real
+// The command line as an operator uses it: `node bin/eipdns.js` (the bundle
+// in dist/, built by test/global-setup.ts) in a child process, with real
 // files, real signals and dig as the client.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeEc2 } from './ec2/fake-ec2.js';
+import { query } from './helpers/dns-client.js';
 import { dig, freePort, requireTools, run, sleep, stopProcess, track, waitFor } from './interop/tools.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -33,6 +35,7 @@ describe('eipdns --help / --version / usage errors', () => {
     expect(r.stdout).toMatch(/Usage:/);
     expect(r.stdout).toMatch(/eipdns serve --config FILE/);
     expect(r.stdout).toMatch(/eipdns check --config FILE/);
+    expect(r.stdout).toMatch(/eipdns probe --config FILE \[--server HOST:PORT\]/);
   });
 
   it("--version prints package.json's version", async () => {
@@ -264,5 +267,72 @@ describe('the README quick start', () => {
       process.kill(-child.pid!, 'SIGTERM');
       await stopProcess(child);
     }
+  });
+});
+
+describe('the bundle as shipped', () => {
+  it('runs from a copy of bin/ and dist/ alone: no node_modules, no package.json', async () => {
+    const dir = tempDir();
+    cpSync(join(root, 'bin'), join(dir, 'bin'), { recursive: true });
+    cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true });
+    const copied = join(dir, 'bin', 'eipdns.js');
+    const version = await run(process.execPath, [copied, '--version']);
+    expect(version).toMatchObject({ code: 0, stderr: '' });
+    // Embedded at build time: there is no package.json to read here.
+    expect(version.stdout.trim()).toBe(pkg.version);
+    const check = await run(process.execPath, [copied, 'check', '--config', join(root, 'config', 'demo.yaml')]);
+    expect(check).toMatchObject({ code: 0, stderr: '' });
+  });
+
+  it('`serve` with the EC2 API prints nothing but JSON lines, the SDK\'s Node version warning included', async () => {
+    // The API path loads the SDK (a separate chunk of the bundle) and, on
+    // Node 20, the SDK's eight-line NodeVersionSupportWarning.
+    const fake = await startFakeEc2();
+    const instance = fake.addInstance({ privateIps: ['10.0.1.10'] }).instanceId;
+    fake.associate(fake.addAddress({ publicIp: '198.51.100.10', tags: { Role: 'db' } }).allocationId, { instanceId: instance });
+    const dir = tempDir();
+    const port = await freePort();
+    const config = join(dir, 'eipdns.yaml');
+    writeFileSync(
+      config,
+      [
+        `listen: ["127.0.0.1:${port}"]`,
+        'upstream: { servers: ["127.0.0.1:9"], timeout_ms: 300 }',
+        `ec2: { region: us-east-1, endpoint: "${fake.url}", poll_interval_ms: 60000 }`,
+        'zones:',
+        '  - name: internal',
+        '    records:',
+        '      db: { elastic_ip: { tag: { Role: db } } }',
+        '',
+      ].join('\n'),
+    );
+    // vitest.config.ts silences the warning for the test processes; the
+    // server must cope without that.
+    const env: NodeJS.ProcessEnv = { ...process.env, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' };
+    delete env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED;
+    delete env.AWS_SESSION_TOKEN;
+    delete env.AWS_PROFILE;
+    const child = track(spawn(process.execPath, [bin, 'serve', '--config', config], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] }));
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+    child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    try {
+      const addresses = await waitFor('db.internal from the EC2 API', async () => {
+        if (child.exitCode !== null) throw new Error(`eipdns exited ${child.exitCode}:\n${stdout}${stderr}`);
+        const r = await query(port, 'db.internal', 'A', { timeoutMs: 500 });
+        return r.addresses.length > 0 ? r.addresses : undefined;
+      });
+      expect(addresses).toEqual(['10.0.1.10']);
+    } finally {
+      expect(await stopProcess(child)).toBe(0);
+      await fake.close();
+    }
+    expect(stderr).toBe('');
+    const lines = stdout.split('\n').filter((l) => l !== '');
+    for (const line of lines) expect(() => JSON.parse(line) as unknown, line).not.toThrow();
+    const warnings = lines.map((l) => JSON.parse(l) as { msg?: string }).filter((l) => l.msg?.startsWith('NodeVersionSupportWarning'));
+    // The SDK warns below Node 22 only.
+    expect(warnings).toHaveLength(Number(process.versions.node.split('.')[0]) < 22 ? 1 : 0);
   });
 });

@@ -13,33 +13,12 @@
 // address, never a query name.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, exponentialBuckets } from 'prom-client';
+import type { CacheStats } from '../cache/stats.js';
 import type { RequestTiming } from '../dns/pipeline.js';
 import { REPLY_SOURCES, type PipelineStats, type ReplySource } from '../dns/stats.js';
 import { CALL_OUTCOMES, DISCOVERED_KINDS, DISCOVERY_STATES, type DiscoveryView } from '../ec2/discovery.js';
 import type { ForwardChain } from '../forward/chain.js';
-import type { Forwarder } from '../forward/forwarder.js';
 import { RCODE } from '../wire/codes.js';
-
-/**
- * The cache room's counters (src/cache), read from `ForwardChain.cache` when
- * the chain has one. Declared here by shape so this registry works before
- * and after the cache lands, and while `cache.enabled` is false.
- */
-export interface CacheStatsView {
-  readonly entries: number;
-  readonly bytes: number;
-  readonly maxEntries: number;
-  readonly maxBytes: number;
-  readonly hits: number;
-  readonly misses: number;
-  readonly staleServed: number;
-  readonly prefetches: number;
-  readonly refreshes: number;
-  readonly coalesced: number;
-  readonly evictions: number;
-  readonly insertions: number;
-  readonly failuresCached: number;
-}
 
 export interface ReloadCounts {
   readonly ok: number;
@@ -74,11 +53,6 @@ const POLL_BUCKETS = [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 const RCODE_NAMES = new Map<number, string>(Object.entries(RCODE).map(([name, code]) => [code, name]));
 const rcodeName = (code: number): string => RCODE_NAMES.get(code) ?? String(code);
-
-/** The chain's cache layer, once src/cache provides one. */
-function cacheOf(chain: ForwardChain): Forwarder<CacheStatsView> | undefined {
-  return (chain as { readonly cache?: Forwarder<CacheStatsView> }).cache;
-}
 
 type Put = (labels: Record<string, string>, value: number) => void;
 
@@ -213,16 +187,17 @@ export class Metrics {
       set({}, src.chain().rewrite?.stats().rewritten ?? 0),
     );
 
-    // ---- cache (src/cache; zero while there is none) ----
-    const cacheStats = (): CacheStatsView | undefined => cacheOf(src.chain())?.stats();
-    const cacheGauges: Array<[string, keyof CacheStatsView, string]> = [
+    // ---- the answer cache (zero while cache.enabled is false) ----
+    const cacheStats = (): CacheStats | undefined => src.chain().cache?.stats();
+    const cacheGauges: Array<[string, keyof CacheStats, string]> = [
       ['eipdns_cache_entries', 'entries', 'Entries in the answer cache.'],
       ['eipdns_cache_bytes', 'bytes', 'Bytes held by the answer cache.'],
       ['eipdns_cache_max_entries', 'maxEntries', 'cache.max_entries.'],
       ['eipdns_cache_max_bytes', 'maxBytes', 'cache.max_bytes.'],
+      ['eipdns_cache_in_flight', 'inFlight', 'Upstream queries the cache has in flight (each may have many waiting clients).'],
     ];
     for (const [name, key, help] of cacheGauges) gauge(name, help, [], (set) => set({}, cacheStats()?.[key] ?? 0));
-    const cacheCounters: Array<[string, keyof CacheStatsView, string]> = [
+    const cacheCounters: Array<[string, keyof CacheStats, string]> = [
       ['eipdns_cache_hits_total', 'hits', 'Forwarded queries answered from the cache (fresh).'],
       ['eipdns_cache_misses_total', 'misses', 'Forwarded queries the cache could not answer.'],
       ['eipdns_cache_stale_served_total', 'staleServed', 'Expired answers served (RFC 8767 serve-stale).'],
@@ -232,6 +207,8 @@ export class Metrics {
       ['eipdns_cache_evictions_total', 'evictions', 'Entries evicted to stay within cache.max_entries / cache.max_bytes.'],
       ['eipdns_cache_insertions_total', 'insertions', 'Answers stored in the cache.'],
       ['eipdns_cache_failures_cached_total', 'failuresCached', 'Upstream failures remembered (RFC 9520).'],
+      ['eipdns_cache_expired_total', 'expired', 'Entries dropped when found past their stale window.'],
+      ['eipdns_cache_bypassed_total', 'bypassed', 'Queries that went around the cache (EDNS Client Subnet).'],
     ];
     for (const [name, key, help] of cacheCounters) counter(name, help, [], (set) => set({}, cacheStats()?.[key] ?? 0));
 

@@ -4,12 +4,12 @@
 // carries its addresses, where each comes from (the Elastic IP, instance or
 // ENI, read from the same Describe call that produced it) and its last change.
 
+import type { CacheStats } from '../cache/stats.js';
 import type { Config } from '../config/types.js';
 import type { DescribedError } from '../ec2/client.js';
 import type { DiscoveryView, RecordChange } from '../ec2/discovery.js';
 import type { AddressOrigin } from '../ec2/match.js';
 import type { ForwardChain } from '../forward/chain.js';
-import type { CacheStatsView } from './metrics.js';
 import type { ReadinessState } from './readiness.js';
 
 export interface ReloadRecord {
@@ -102,7 +102,7 @@ export interface StatusModel {
     readonly budgetRejections: number;
   };
   /** Present when the forward chain has a cache. */
-  readonly cache?: CacheStatsView;
+  readonly cache?: CacheStats;
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -116,7 +116,7 @@ export function buildStatus(src: StatusSources): StatusModel {
   const chain = src.chain();
   const up = chain.upstream.stats();
   const budget = chain.budget.stats();
-  const cache = (chain as { readonly cache?: { stats(): CacheStatsView } }).cache?.stats();
+  const cache = chain.cache?.stats();
   const readiness = src.readiness();
   const reloads = src.reloads();
   const zoneOf = new Map<string, string>();

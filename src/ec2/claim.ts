@@ -15,6 +15,7 @@ import {
   type Address,
   type EC2Client,
 } from '@aws-sdk/client-ec2';
+import { MetadataService } from '@aws-sdk/ec2-metadata-service';
 import type { Config, ElasticIpSelector, RecordSource } from '../config/types.js';
 import { createEc2Client, describeError } from './client.js';
 import { matchesElasticIp } from './match.js';
@@ -46,7 +47,7 @@ const IMDS_TIMEOUT_MS = 1_000;
 const IMDS_ATTEMPTS = 3;
 /** Doubles per retry: 0.5 s, then 1 s. */
 const IMDS_RETRY_DELAY_MS = 500;
-const IMDS_TOKEN_TTL_SECONDS = '21600';
+const IMDS_TOKEN_TTL_SECONDS = 21600;
 
 /**
  * States in which the holder still uses (or is about to use) the address.
@@ -89,14 +90,15 @@ async function run(config: Config, name: string, io: ClaimIo): Promise<number> {
     );
   }
 
-  const imds = imdsBase(io);
-  const token = await imdsToken(imds);
-  const instanceId = await imdsGet(imds, '/latest/meta-data/instance-id', token);
+  const base = imdsBase(io);
+  const imds = metadataService(base);
+  const token = await imdsToken(imds, base);
+  const instanceId = await imdsGet(imds, base, '/latest/meta-data/instance-id', token);
   if (!/^i-[0-9a-f]+$/.test(instanceId)) {
-    throw new ClaimError(EXIT_FAILURE, `instance metadata at ${imds.origin} gave "${instanceId}" as the instance id`);
+    throw new ClaimError(EXIT_FAILURE, `instance metadata at ${base.origin} gave "${instanceId}" as the instance id`);
   }
   const region =
-    config.ec2.region ?? (await imdsGet(imds, '/latest/meta-data/placement/region', token));
+    config.ec2.region ?? (await imdsGet(imds, base, '/latest/meta-data/placement/region', token));
 
   const client =
     io.client ??
@@ -337,7 +339,7 @@ function describeSelector(selector: ElasticIpSelector): string {
   return `${tags.length === 1 ? 'tag' : 'tags'} ${tags.join(', ')}`;
 }
 
-// --- instance metadata (IMDSv2) ---------------------------------------------
+// --- instance metadata (IMDSv2), through @aws-sdk/ec2-metadata-service --------
 
 /**
  * The endpoint as the AWS SDK picks it (an explicit override aside): the
@@ -372,65 +374,81 @@ function imdsBase(io: ClaimIo): URL {
   return url;
 }
 
-async function imdsToken(base: URL): Promise<string> {
-  return imdsRequest(base, 'PUT', '/latest/api/token', {
-    'x-aws-ec2-metadata-token-ttl-seconds': IMDS_TOKEN_TTL_SECONDS,
+/**
+ * The AWS SDK's maintained IMDS client, configured to behave as claim needs:
+ * the endpoint as resolved above (its own resolution ignores
+ * AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE), IMDS_ATTEMPTS tries per request
+ * with IMDS_RETRY_DELAY_MS doubling between them (a `@reboot` run can start
+ * before the instance's network is up; it retries no answer, 5xx and 401,
+ * not 400/403/404), each bounded by IMDS_TIMEOUT_MS. The session token is
+ * fetched once here and sent by us, hence disableFetchToken.
+ */
+function metadataService(base: URL): MetadataService {
+  return new MetadataService({
+    endpoint: base.origin,
+    httpOptions: { timeout: IMDS_TIMEOUT_MS },
+    retries: IMDS_ATTEMPTS - 1,
+    backoff: (failures) => (IMDS_RETRY_DELAY_MS / 1000) * 2 ** failures,
+    tokenTtl: IMDS_TOKEN_TTL_SECONDS,
+    disableFetchToken: true,
+    ec2MetadataV1Disabled: false,
   });
 }
 
-async function imdsGet(base: URL, path: string, token: string): Promise<string> {
-  const value = await imdsRequest(base, 'GET', path, { 'x-aws-ec2-metadata-token': token });
+async function imdsToken(imds: MetadataService, base: URL): Promise<string> {
+  try {
+    return (await imds.fetchMetadataToken()).trim();
+  } catch (err) {
+    throw imdsFailure(base, 'PUT', '/latest/api/token', err);
+  }
+}
+
+async function imdsGet(imds: MetadataService, base: URL, path: string, token: string): Promise<string> {
+  let value: string;
+  try {
+    // No leading slash: the client joins the endpoint's path ("/") and this
+    // one with a plain "+", and "//latest/…" is refused by some IMDS proxies.
+    value = (await imds.request(path.slice(1), { headers: { 'x-aws-ec2-metadata-token': token } })).trim();
+  } catch (err) {
+    throw imdsFailure(base, 'GET', path, err);
+  }
   if (value === '') throw new ClaimError(EXIT_FAILURE, `instance metadata at ${base.origin} returned nothing for ${path}`);
   return value;
 }
 
 /**
- * One IMDS request, tried IMDS_ATTEMPTS times when the service is unreachable,
- * silent or answers 5xx: a `@reboot` run can start before the instance's
- * network is fully up. A 4xx is an answer, not an outage, and is not retried.
+ * The SDK's client reports every failure as an Error whose message embeds
+ * the cause as text ("Error fetching metadata token: Error: connect
+ * ECONNREFUSED …", "…: TimeoutError: …", "…status code 503"), without the
+ * socket code or, for the token, the status. Read them back from the text;
+ * anything unrecognised is passed on verbatim.
  */
-async function imdsRequest(base: URL, method: string, path: string, headers: Record<string, string>): Promise<string> {
-  const url = new URL(path, base);
-  let problem = '';
-  let timedOut = false;
-  for (let attempt = 1; attempt <= IMDS_ATTEMPTS; attempt++) {
-    if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, IMDS_RETRY_DELAY_MS * (attempt - 1)));
-    try {
-      const res = await fetch(url, { method, headers, redirect: 'error', signal: AbortSignal.timeout(IMDS_TIMEOUT_MS) });
-      const body = (await res.text()).trim();
-      if (res.ok) return body;
-      if (res.status < 500) {
-        throw new ClaimError(
-          EXIT_FAILURE,
-          `instance metadata service at ${base.origin} answered HTTP ${res.status} to ${method} ${path}` +
-            (res.status === 401 ? ' (session token refused)' : ''),
-        );
-      }
-      problem = `HTTP ${res.status}`;
-      timedOut = false;
-    } catch (err) {
-      if (err instanceof ClaimError) throw err;
-      timedOut = err instanceof Error && err.name === 'TimeoutError';
-      problem = timedOut ? `no answer within ${IMDS_TIMEOUT_MS} ms` : networkReason(err);
-    }
+function imdsFailure(base: URL, method: string, path: string, err: unknown): ClaimError {
+  const text = err instanceof Error ? err.message : String(err);
+  const status = /status code (\d{3})\b/.exec(text)?.[1];
+  if (status !== undefined && Number(status) < 500) {
+    return new ClaimError(
+      EXIT_FAILURE,
+      `instance metadata service at ${base.origin} answered HTTP ${status} to ${method} ${path}` +
+        (status === '401' ? ' (session token refused)' : ''),
+    );
   }
+  const timedOut = /\bTimeoutError\b/.test(text);
+  const errno = /\b(E[A-Z]{3,})\b/.exec(text)?.[1];
+  const problem = timedOut
+    ? `no answer within ${IMDS_TIMEOUT_MS} ms`
+    : status !== undefined
+      ? `HTTP ${status}`
+      : errno !== undefined
+        ? `${errno}: ${text.replace(/^.*?Error: /, '')}`
+        : text;
   // The token PUT is the one request a container's extra hop breaks: its
   // reply is sent with the instance's hop limit, 1 by default.
   const hint =
     timedOut && method === 'PUT' ? '; in a container, the instance metadata PUT response hop limit must be at least 2' : '';
-  throw new ClaimError(
+  return new ClaimError(
     EXIT_FAILURE,
     `cannot reach the instance metadata service at ${base.origin} (${method} ${path}: ${problem}, ${IMDS_ATTEMPTS} attempts): ` +
       `not on EC2? set AWS_EC2_METADATA_SERVICE_ENDPOINT to its base URL${hint}`,
   );
-}
-
-/** fetch() reports every socket failure as "fetch failed"; the cause has the useful code. */
-function networkReason(err: unknown): string {
-  const cause: unknown = err instanceof Error ? err.cause : undefined;
-  if (cause instanceof Error) {
-    const code = (cause as NodeJS.ErrnoException).code;
-    return code !== undefined ? `${code}: ${cause.message}` : cause.message;
-  }
-  return err instanceof Error ? err.message : String(err);
 }

@@ -17,7 +17,7 @@ import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { Config, RecordConfig, RecordSource } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { Snapshot, SnapshotSource } from '../zone/snapshot.js';
-import { createEc2Client, describeError, type DescribedError } from './client.js';
+import { describeError, type DescribedError } from './describe-error.js';
 import type { AddressOrigin } from './match.js';
 import {
   createSourcePlan,
@@ -25,6 +25,7 @@ import {
   type Backend,
   type CallOutcome,
   type DiscoveredKind,
+  type Ec2Calls,
   type PollResult,
   type SourcePlan,
 } from './sources.js';
@@ -233,21 +234,39 @@ export function createDiscovery(config: Config, logger: Logger, options: Discove
   const needsApi = records.some((r) => r.source.kind !== 'static');
 
   let ownedClient: EC2Client | undefined;
+  let stopped = false;
   let backend: Backend;
   if (config.ec2.inventory !== undefined) {
     backend = { kind: 'inventory', file: config.ec2.inventory };
+  } else if (options.client !== undefined || needsApi) {
+    // The SDK (and the client) are loaded by the first poll, not here: the
+    // module alone costs tens of MB of RSS, which a config that never calls
+    // the API should not pay. A failed load fails that poll and is retried.
+    let loading: Promise<Ec2Calls> | undefined;
+    const load = async (): Promise<Ec2Calls> => {
+      const api = await import('./api.js');
+      let client = options.client;
+      if (client === undefined) {
+        if (stopped) throw new Error('discovery stopped');
+        client = ownedClient = api.createEc2Client({
+          requestTimeoutMs,
+          ...(config.ec2.region !== undefined ? { region: config.ec2.region } : {}),
+          ...(config.ec2.endpoint !== undefined ? { endpoint: config.ec2.endpoint } : {}),
+        });
+      }
+      return api.ec2Calls(client);
+    };
+    backend = {
+      kind: 'api',
+      calls: () =>
+        (loading ??= load().catch((err: unknown) => {
+          loading = undefined;
+          throw err;
+        })),
+    };
   } else {
-    let client = options.client;
-    if (client === undefined && needsApi) {
-      ownedClient = createEc2Client({
-        requestTimeoutMs,
-        ...(config.ec2.region !== undefined ? { region: config.ec2.region } : {}),
-        ...(config.ec2.endpoint !== undefined ? { endpoint: config.ec2.endpoint } : {}),
-      });
-      client = ownedClient;
-    }
     // A static-only config never calls the API, so it needs no client.
-    backend = client === undefined ? { kind: 'none' } : { kind: 'api', client };
+    backend = { kind: 'none' };
   }
   const plan: SourcePlan = createSourcePlan(records, backend, { elasticIpMap: config.upstream.rewriteElasticIps });
   if (config.upstream.rewriteElasticIps && !plan.mapsElasticIps) {
@@ -309,7 +328,6 @@ export function createDiscovery(config: Config, logger: Logger, options: Discove
   let inFlightAbort: AbortController | undefined;
   let timer: NodeJS.Timeout | undefined;
   let started = false;
-  let stopped = false;
 
   /** The current data, for a publish that changes only the flags. */
   function kept(): Pick<Fields, 'fetchedAt' | 'records' | 'elasticIps'> {

@@ -2,13 +2,11 @@
 // per source kind per poll however many names use it (Describe* calls share a
 // per-account token bucket), and none for kinds the config does not use.
 
-import {
-  DescribeAddressesCommand,
-  DescribeInstancesCommand,
-  DescribeNetworkInterfacesCommand,
-  type EC2Client,
-  type Filter,
-} from '@aws-sdk/client-ec2';
+//
+// Nothing here loads the EC2 SDK's runtime code: the calls live in api.ts,
+// which the backend loads on first use (see discovery.ts).
+
+import type { Filter } from '@aws-sdk/client-ec2';
 import type { RecordConfig, RecordSource } from '../config/types.js';
 import { readInventory } from './inventory.js';
 import {
@@ -25,9 +23,19 @@ import {
 
 export type DiscoveredKind = Exclude<RecordSource['kind'], 'static'>;
 
+/** The three Describe calls, every page, bound to one client (api.ts). */
+export interface Ec2Calls {
+  /** Unfiltered: accounts hold few EIPs, and selectors are matched locally so one call serves every name. */
+  addresses(signal: AbortSignal): Promise<AddressLike[]>;
+  /** Running instances; `tagKeys` narrows the listing to instances carrying at least one of those keys. */
+  runningInstances(signal: AbortSignal, tagKeys?: readonly string[]): Promise<InstanceLike[]>;
+  networkInterfaces(signal: AbortSignal, filters: readonly Filter[]): Promise<NetworkInterfaceLike[]>;
+}
+
 /** Where discovered data comes from: the EC2 API, or an inventory file in place of DescribeAddresses. */
 export type Backend =
-  | { readonly kind: 'api'; readonly client: EC2Client }
+  /** `calls` loads the SDK on first use; later calls return the same promise. */
+  | { readonly kind: 'api'; readonly calls: () => Promise<Ec2Calls> }
   | { readonly kind: 'inventory'; readonly file: string }
   /** Static records only: nothing to call. */
   | { readonly kind: 'none' };
@@ -77,75 +85,6 @@ export class DiscoveryConfigError extends Error {
     super(message);
     this.name = 'DiscoveryConfigError';
   }
-}
-
-/** Guards a paginator against an endpoint that never stops handing out tokens. */
-const MAX_PAGES = 1_000;
-/** The largest page EC2 allows, so large accounts take few calls. */
-const PAGE_SIZE = 1_000;
-
-async function paginate<T>(fetchPage: (token: string | undefined) => Promise<{ items: T[]; next?: string | undefined }>): Promise<T[]> {
-  const all: T[] = [];
-  const seen = new Set<string>();
-  let token: string | undefined;
-  for (let page = 0; page < MAX_PAGES; page++) {
-    const { items, next } = await fetchPage(token);
-    all.push(...items);
-    if (next === undefined || next === '') return all;
-    if (seen.has(next)) throw new Error('EC2 returned the same NextToken twice');
-    seen.add(next);
-    token = next;
-  }
-  throw new Error(`EC2 pagination did not end after ${MAX_PAGES} pages`);
-}
-
-/** Unfiltered: accounts hold few EIPs, and selectors are matched locally so one call serves every name. */
-export async function describeAllAddresses(client: EC2Client, signal: AbortSignal): Promise<AddressLike[]> {
-  const out = await client.send(new DescribeAddressesCommand({}), { abortSignal: signal });
-  return out.Addresses ?? [];
-}
-
-/**
- * Running instances, every page. `tagKeys`, when given, narrows the listing
- * server-side to instances carrying at least one of those keys.
- */
-export async function describeRunningInstances(
-  client: EC2Client,
-  signal: AbortSignal,
-  tagKeys?: readonly string[],
-): Promise<InstanceLike[]> {
-  const filters: Filter[] = [{ Name: 'instance-state-name', Values: ['running'] }];
-  if (tagKeys !== undefined && tagKeys.length > 0) filters.push({ Name: 'tag-key', Values: [...tagKeys] });
-  return paginate(async (token) => {
-    const out = await client.send(
-      new DescribeInstancesCommand({ Filters: filters, MaxResults: PAGE_SIZE, ...(token ? { NextToken: token } : {}) }),
-      { abortSignal: signal },
-    );
-    return { items: (out.Reservations ?? []).flatMap((r) => r.Instances ?? []), next: out.NextToken };
-  });
-}
-
-/**
- * ENIs, every page. Narrowed with filters rather than NetworkInterfaceId.N:
- * one deleted ENI would make the id form fail the whole call (and so every
- * name), while a filter just returns nothing for it.
- */
-export async function describeNetworkInterfaces(
-  client: EC2Client,
-  signal: AbortSignal,
-  filters: readonly Filter[],
-): Promise<NetworkInterfaceLike[]> {
-  return paginate(async (token) => {
-    const out = await client.send(
-      new DescribeNetworkInterfacesCommand({
-        ...(filters.length > 0 ? { Filters: [...filters] } : {}),
-        MaxResults: PAGE_SIZE,
-        ...(token ? { NextToken: token } : {}),
-      }),
-      { abortSignal: signal },
-    );
-    return { items: out.NetworkInterfaces ?? [], next: out.NextToken };
-  });
 }
 
 type Narrowed<K extends RecordSource['kind']> = RecordConfig & { readonly source: Extract<RecordSource, { kind: K }> };
@@ -220,7 +159,7 @@ export function createSourcePlan(records: readonly RecordConfig[], backend: Back
     kinds.push('elastic_ip');
     const load: (signal: AbortSignal) => Promise<AddressLike[]> =
       backend.kind === 'api'
-        ? (signal) => describeAllAddresses(backend.client, signal)
+        ? async (signal) => (await backend.calls()).addresses(signal)
         : () => readInventory(backend.file);
     tasks.push(async (signal, sink) => {
       const addresses = await load(signal);
@@ -232,7 +171,7 @@ export function createSourcePlan(records: readonly RecordConfig[], backend: Back
     kinds.push('instances');
     const tagKeys = tagKeyFilter(instances.map((r) => r.source.tag));
     tasks.push(async (signal, sink) => {
-      const found = await describeRunningInstances(backend.client, signal, tagKeys);
+      const found = await (await backend.calls()).runningInstances(signal, tagKeys);
       for (const r of instances) put(sink, r.fqdn, instancesOrigins(found, r.source.tag));
     });
   }
@@ -240,7 +179,7 @@ export function createSourcePlan(records: readonly RecordConfig[], backend: Back
     kinds.push('network_interface');
     const filters = networkInterfaceFilters(enis);
     tasks.push(async (signal, sink) => {
-      const found = await describeNetworkInterfaces(backend.client, signal, filters);
+      const found = await (await backend.calls()).networkInterfaces(signal, filters);
       for (const r of enis) {
         put(
           sink,

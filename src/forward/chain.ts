@@ -4,6 +4,9 @@
 // entries, the budget's window) lives in objects the server keeps and hands
 // to each new chain (and resize after a reload commits).
 
+import { createCache } from '../cache/cache.js';
+import type { CacheStats } from '../cache/stats.js';
+import type { CacheStore } from '../cache/store.js';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log.js';
 import { createBudgetGuard, type Budget, type BudgetStats } from './budget.js';
@@ -16,12 +19,18 @@ export interface ForwardChain {
   readonly forwarder: Forwarder;
   readonly upstream: Upstream;
   readonly budget: Forwarder<BudgetStats>;
+  /** Absent when cache.enabled is false. */
+  readonly cache?: Forwarder<CacheStats>;
   /** Absent when upstream.rewrite_elastic_ips is off. */
   readonly rewrite?: Forwarder<RewriteStats>;
 }
 
 export interface ChainState {
   readonly budget: Budget;
+  /** The cache's entries and counters (resized, or cleared when disabled, on reload). */
+  readonly cache: CacheStore;
+  /** The cache's clock (ms); tests inject one to count TTLs down. */
+  readonly cacheNow?: () => number;
   /** What the rewrite layer reads per reply: the current snapshot's EIP map. */
   readonly rewriteView: () => RewriteView;
   /** Upstream latency sinks per server (metrics); see UpstreamOptions.latency. */
@@ -39,7 +48,17 @@ export function buildForwardChain(config: Config, state: ChainState, logger: Log
     ...(state.upstreamLatency !== undefined ? { latency: state.upstreamLatency } : {}),
   });
   const guard = createBudgetGuard(budget, upstream);
-  if (!config.upstream.rewriteElasticIps) return { forwarder: guard, upstream, budget: guard };
-  const rewrite = createEipRewrite(guard, state.rewriteView, logger.child({ component: 'rewrite' }));
-  return { forwarder: rewrite, upstream, budget: guard, rewrite };
+  const cache = config.cache.enabled
+    ? createCache(guard, {
+        store: state.cache,
+        config: config.cache,
+        maxWaiting: config.upstream.maxInFlight,
+        now: state.cacheNow,
+        logger: logger.child({ component: 'cache' }),
+      })
+    : undefined;
+  const below = cache ?? guard;
+  if (!config.upstream.rewriteElasticIps) return { forwarder: below, upstream, budget: guard, cache };
+  const rewrite = createEipRewrite(below, state.rewriteView, logger.child({ component: 'rewrite' }));
+  return { forwarder: rewrite, upstream, budget: guard, cache, rewrite };
 }

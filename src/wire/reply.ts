@@ -71,11 +71,17 @@ export function headerOnlyReply(query: Buffer, h: HeaderOnly): Buffer {
  * same length as the client's (names match case-insensitively), so the
  * client's question bytes are copied over it and compression pointers stay
  * valid. Returns the copy, to be patched further before fitUdp.
+ *
+ * A template may also be held as a latin1 string (one octet per character,
+ * exact both ways): the answer cache keeps thousands of short-lived replies,
+ * and on V8's heap they cost a 16-byte header and are compacted by the GC,
+ * where a Buffer each would cost ~200 bytes and fragment malloc's heap.
  */
-export function replyFromTemplate(template: Buffer, query: Buffer, q: Query): Buffer {
+export function replyFromTemplate(template: Buffer | string, query: Buffer, q: Query): Buffer {
   const extra = q.edns ? OPT_RR_SIZE : 0;
   const out = Buffer.allocUnsafe(template.length + extra);
-  template.copy(out, 0);
+  if (typeof template === 'string') out.write(template, 0, 'latin1');
+  else template.copy(out, 0);
   restoreClient(out, query, q);
   if (q.edns) {
     out.writeUInt16BE(out.readUInt16BE(10) + 1, 10);

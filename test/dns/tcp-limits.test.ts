@@ -12,7 +12,7 @@ let upstream: UpstreamStub;
 
 beforeAll(async () => {
   upstream = await startUpstreamStub();
-  upstream.setBehaviour('slow.example', { drop: true });
+  for (let i = 0; i < 20; i++) upstream.setBehaviour(`slow${i}.example`, { drop: true });
   srv = await startTestServer(
     inventoryConfig({ upstream: upstream.port, timeoutMs: 1000, records: ['db: { elastic_ip: { tag: { Role: db } } }'] }),
     {
@@ -64,13 +64,14 @@ it('answers every query of a pipelined burst larger than the per-connection limi
 });
 
 it('keeps at most maxPipelined queries of one connection in flight', async () => {
-  // The upstream never answers slow.example, so forwarded queries stay in
+  // The upstream never answers slowN.example, so forwarded queries stay in
   // flight until the 1 s upstream timeout; meanwhile only 4 may be sent on.
+  // (Distinct names: identical ones would share one upstream query.)
   upstream.queries.length = 0;
   const socket = connect({ host: '127.0.0.1', port: srv.port });
   let replies = 0;
   socket.on('data', () => replies++);
-  socket.on('connect', () => socket.write(Buffer.concat(Array.from({ length: 20 }, (_, i) => framed(buildQuery('slow.example', 'A', { id: i }))))));
+  socket.on('connect', () => socket.write(Buffer.concat(Array.from({ length: 20 }, (_, i) => framed(buildQuery(`slow${i}.example`, 'A', { id: i }))))));
   await vi.waitFor(() => expect(upstream.queries.length).toBe(4), { timeout: 900, interval: 10 });
   await new Promise((r) => setTimeout(r, 200));
   expect(upstream.queries.length).toBe(4);

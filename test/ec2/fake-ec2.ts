@@ -72,7 +72,27 @@ export interface CallRecord {
   readonly params: Readonly<Record<string, string>>;
   /** The SDK's `amz-sdk-request` header, e.g. "attempt=2; max=3". */
   readonly attempt: string | undefined;
+  /** Who signed the request and for where, from its SigV4 Authorization header. */
+  readonly signature: SignatureInfo | undefined;
   readonly fault?: FaultKind;
+}
+
+/** The parts of a SigV4 signature a test can check (the signature itself is not verified). */
+export interface SignatureInfo {
+  readonly accessKeyId: string;
+  /** The credential scope's region: the region the client resolved. */
+  readonly region: string;
+  readonly service: string;
+  /** `x-amz-security-token`, sent with temporary credentials. */
+  readonly sessionToken: string | undefined;
+}
+
+/** `AWS4-HMAC-SHA256 Credential=AKID/20261201/us-east-1/ec2/aws4_request, SignedHeaders=…, Signature=…` */
+function signatureOf(req: http.IncomingMessage): SignatureInfo | undefined {
+  const m = /Credential=([^/,\s]+)\/\d{8}\/([^/]+)\/([^/]+)\/aws4_request/.exec(req.headers.authorization ?? '');
+  if (m === null) return undefined;
+  const token = req.headers['x-amz-security-token'];
+  return { accessKeyId: m[1]!, region: m[2]!, service: m[3]!, sessionToken: Array.isArray(token) ? token[0] : token };
 }
 
 export interface FakeEc2Options {
@@ -493,7 +513,7 @@ export class FakeEc2 {
       const attemptHeader = req.headers['amz-sdk-request'];
       const attempt = Array.isArray(attemptHeader) ? attemptHeader[0] : attemptHeader;
       const fault = this.takeFault(action);
-      this.calls.push({ action, params, attempt, ...(fault !== undefined ? { fault } : {}) });
+      this.calls.push({ action, params, attempt, signature: signatureOf(req), ...(fault !== undefined ? { fault } : {}) });
 
       if (fault === 'hang') return; // never answered; close() destroys the socket
       if (fault === 'reset') {

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Forwarder, ForwardRequest } from '../../src/forward/forwarder.js';
-import { createEipRewrite, type RewriteView } from '../../src/forward/rewrite.js';
+import { createEipRewrite, rewriteViewOf, type RewriteView } from '../../src/forward/rewrite.js';
 import { createUpstream, type Upstream } from '../../src/forward/upstream.js';
 import { startUpstreamStub, type UpstreamStub } from '../helpers/upstream-stub.js';
 import { addresses, buildQuery, parse, request } from './query.js';
@@ -21,10 +21,13 @@ async function chain(records: Record<string, readonly string[]>, view: () => Rew
   return createEipRewrite(upstream, view);
 }
 
-const eips = new Map([
-  ['203.0.113.10', '10.0.1.10'],
-  ['203.0.113.11', '10.0.1.11'],
-]);
+const eips = rewriteViewOf(
+  new Map([
+    ['203.0.113.10', '10.0.1.10'],
+    ['203.0.113.11', '10.0.1.11'],
+  ]),
+  5,
+).elasticIps;
 
 describe('Elastic IP rewrite', () => {
   it('answers the private IP for an associated EIP, the TTL capped at the zone TTL', async () => {
@@ -55,7 +58,7 @@ describe('Elastic IP rewrite', () => {
     let view: RewriteView = { elasticIps: eips, ttl: 5 };
     const f = await chain({ 'api.example.com': ['203.0.113.10'] }, () => view);
     expect(addresses(await f.resolve(request(buildQuery('api.example.com'), false)))).toEqual(['10.0.1.10']);
-    view = { elasticIps: new Map([['203.0.113.10', '10.0.2.20']]), ttl: 5 };
+    view = rewriteViewOf(new Map([['203.0.113.10', '10.0.2.20']]), 5);
     expect(addresses(await f.resolve(request(buildQuery('api.example.com'), false)))).toEqual(['10.0.2.20']);
     view = { elasticIps: undefined, ttl: 0 };
     expect(addresses(await f.resolve(request(buildQuery('api.example.com'), false)))).toEqual(['203.0.113.10']);

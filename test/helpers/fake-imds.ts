@@ -25,7 +25,27 @@ export interface FakeImdsOptions {
   readonly hangTokenRequests?: boolean;
   /** Answer the first N requests with 503, as an instance still booting might. */
   readonly unavailableFirst?: number;
+  /**
+   * The instance profile's role and the temporary credentials IMDS hands out
+   * for it (what the SDK's default credential chain ends with on EC2).
+   * Default: a role "eipdns-test-role" with INSTANCE_CREDENTIALS.
+   */
+  readonly role?: { readonly name: string; readonly credentials: InstanceCredentials };
 }
+
+export interface InstanceCredentials {
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly sessionToken: string;
+}
+
+export const INSTANCE_CREDENTIALS: InstanceCredentials = {
+  accessKeyId: 'ASIAFAKEIMDSROLE0001',
+  secretAccessKey: 'fake-imds-secret',
+  sessionToken: 'fake-imds-session-token',
+};
+
+const CREDENTIALS_PATH = '/latest/meta-data/iam/security-credentials/';
 
 export interface ImdsRequest {
   readonly method: string;
@@ -42,12 +62,14 @@ export class FakeImds {
   readonly requests: ImdsRequest[] = [];
   readonly instanceId: string;
   readonly region: string;
+  readonly role: { readonly name: string; readonly credentials: InstanceCredentials };
   private readonly tokens = new Set<string>();
   private readonly http = new LoopbackHttp((req, res) => this.onRequest(req, res));
 
   private constructor(private readonly options: FakeImdsOptions) {
     this.instanceId = options.instanceId ?? 'i-0123456789abcdef0';
     this.region = options.region ?? 'us-east-1';
+    this.role = options.role ?? { name: 'eipdns-test-role', credentials: INSTANCE_CREDENTIALS };
   }
 
   static async start(options: FakeImdsOptions = {}): Promise<FakeImds> {
@@ -109,6 +131,21 @@ export class FakeImds {
         return this.instanceId;
       case '/latest/meta-data/placement/region':
         return this.region;
+      case CREDENTIALS_PATH:
+        return this.role.name;
+      case `${CREDENTIALS_PATH}${this.role.name}`: {
+        const c = this.role.credentials;
+        // The document IMDS serves, valid for the next six hours.
+        return JSON.stringify({
+          Code: 'Success',
+          LastUpdated: new Date().toISOString(),
+          Type: 'AWS-HMAC',
+          AccessKeyId: c.accessKeyId,
+          SecretAccessKey: c.secretAccessKey,
+          Token: c.sessionToken,
+          Expiration: new Date(Date.now() + 6 * 3600_000).toISOString(),
+        });
+      }
       default:
         return undefined;
     }

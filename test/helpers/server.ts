@@ -26,24 +26,31 @@ export function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'eipdns-test-'));
 }
 
-export async function startTestServer(
-  yaml: string,
-  opts: {
-    files?: Record<string, string>;
-    ec2Client?: EC2Client;
-    logger?: Logger;
-    dir?: string;
-    now?: () => number;
-    tcp?: Partial<TcpOptions>;
-    /**
-     * Turns on the admin listener (127.0.0.1, an ephemeral port, loopback
-     * allowed, refresh off, unless overridden), patched into the loaded config.
-     */
-    admin?: Partial<AdminConfig> | true;
-    /** Admin knobs and the version, passed to startServer. */
-    server?: Pick<ServerOptions, 'admin' | 'version'>;
-  } = {},
-): Promise<TestServer> {
+export interface TestServerOptions {
+  files?: Record<string, string>;
+  ec2Client?: EC2Client;
+  logger?: Logger;
+  dir?: string;
+  /** Discovery's clock. */
+  now?: () => number;
+  /** The answer cache's clock (ms). */
+  cacheNow?: () => number;
+  tcp?: Partial<TcpOptions>;
+  /**
+   * Adjusts the loaded config before the server starts, for settings the
+   * YAML cannot express yet (or that a test wants without spelling YAML).
+   */
+  configure?: (config: Config) => Config;
+  /**
+   * Turns on the admin listener (127.0.0.1, an ephemeral port, loopback
+   * allowed, refresh off, unless overridden) without spelling it in the YAML.
+   */
+  admin?: Partial<AdminConfig> | true;
+  /** Admin knobs and the version, passed to startServer. */
+  server?: Pick<ServerOptions, 'admin' | 'version'>;
+}
+
+export async function startTestServer(yaml: string, opts: TestServerOptions = {}): Promise<TestServer> {
   const dir = opts.dir ?? tempDir();
   const write = (name: string, content: string): string => {
     const path = join(dir, name);
@@ -52,11 +59,12 @@ export async function startTestServer(
   };
   for (const [name, content] of Object.entries(opts.files ?? {})) write(name, content);
   const loaded = loadConfig(write('eipdns.yaml', yaml));
+  const configured = opts.configure ? opts.configure(loaded) : loaded;
   const config: Config =
     opts.admin === undefined
-      ? loaded
+      ? configured
       : {
-          ...loaded,
+          ...configured,
           admin: {
             listen: { host: '127.0.0.1', port: 0 },
             allow: ['127.0.0.0/8', '::1/128'],
@@ -68,6 +76,7 @@ export async function startTestServer(
     logger: opts.logger ?? silentLogger,
     ec2Client: opts.ec2Client,
     now: opts.now,
+    cacheNow: opts.cacheNow,
     tcp: opts.tcp,
     ...opts.server,
   });

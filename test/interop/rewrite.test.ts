@@ -6,7 +6,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inventory, inventoryConfig, startTestServer, type TestServer } from '../helpers/server.js';
-import { dig, requireTools, startDnsmasq, type Dnsmasq } from './tools.js';
+import { dig, dnsmasqQueries, requireTools, startDnsmasq, type Dnsmasq } from './tools.js';
 
 const addresses = (apiPrivate: string | undefined): string =>
   inventory([
@@ -23,6 +23,7 @@ let srv: TestServer;
 beforeAll(async () => {
   tools = requireTools('dig', 'dnsmasq');
   dnsmasq = await startDnsmasq(tools.dnsmasq, {
+    logQueries: true,
     args: [
       '--address=/api.example.test/203.0.113.10',
       '--address=/spare.example.test/203.0.113.12',
@@ -57,12 +58,16 @@ describe('upstream.rewrite_elastic_ips (default on)', () => {
     expect(www.answer.map((a) => [a.data, a.ttl])).toEqual([['198.51.100.80', 300]]);
   });
 
-  it('follows the EIP when it moves (one poll), and stops when it is disassociated', async () => {
+  it('follows the EIP when it moves (one poll), and stops when it is disassociated, with the answer cached all along', async () => {
     srv.write('inventory.json', addresses('10.0.2.20'));
     await srv.server.discovery().pollNow();
     expect((await ask('api.example.test')).answer.map((a) => a.data)).toEqual(['10.0.2.20']);
     srv.write('inventory.json', addresses(undefined));
     await srv.server.discovery().pollNow();
     expect((await ask('api.example.test')).answer.map((a) => a.data)).toEqual(['203.0.113.10']);
+    // The rewrite sits above the cache: the upstream was asked once, in the
+    // first test, and every answer since (three EIP states) came from the cache.
+    expect(dnsmasqQueries(dnsmasq.log()).filter((q) => q.name === 'api.example.test')).toHaveLength(1);
+    expect(srv.server.chain().cache?.stats().hits).toBeGreaterThanOrEqual(2);
   });
 });

@@ -229,6 +229,22 @@ async function startDnsmasqOn(binary: string, port: number, opts: DnsmasqOptions
   };
 }
 
+export interface LoggedQuery {
+  /** dnsmasq's timestamp ("Dec  1 14:23:09"): one-second resolution, wall clock. */
+  readonly second: string;
+  readonly type: string;
+  readonly name: string;
+}
+
+/** The queries a dnsmasq run with `logQueries` received, in order (UDP and TCP, recursive and --auth-zone alike). */
+export function dnsmasqQueries(log: string): LoggedQuery[] {
+  const out: LoggedQuery[] = [];
+  for (const m of log.matchAll(/^(\w{3} [ \d]\d \d\d:\d\d:\d\d) dnsmasq\[\d+\]: (?:query|auth)\[(\w+)\] (\S+) from /gm)) {
+    out.push({ second: m[1]!, type: m[2]!, name: m[3]! });
+  }
+  return out;
+}
+
 // ---- dig / kdig ---------------------------------------------------------------
 
 export interface RunResult {

@@ -1,0 +1,260 @@
+// The cache layer of the forward chain (EIP rewrite → cache → budget guard →
+// upstream): answers from the store when it can, synchronously; otherwise
+// asks the layer below once per key (flight.ts), stores what comes back
+// (entry.ts), and falls back on a stale answer when that fails or is slow
+// (stale.ts). Sitting above the budget guard, hits never spend the query
+// budget, while every query it sends (misses, refreshes, prefetches) does.
+//
+// One of these is built per chain (a reload that changes upstream or cache
+// settings builds a new one); the store under it, and its counters, are the
+// server's and survive.
+
+import { performance } from 'node:perf_hooks';
+import type { CacheConfig } from '../config/types.js';
+import { UpstreamError } from '../forward/errors.js';
+import type { AnswerSource, Forwarder, ForwardRequest } from '../forward/forwarder.js';
+import type { Logger } from '../log.js';
+import { RCODE } from '../wire/codes.js';
+import { headerOnlyReply, restoreClient } from '../wire/reply.js';
+import { answerFrom, classify, Entry, type Lifetimes } from './entry.js';
+import { Coalescer, type Flight, type Waiter } from './flight.js';
+import { cacheKey, flightKey } from './key.js';
+import { wantsPrefetch } from './prefetch.js';
+import { canServeStale, inRecheckWait, isDead, markRefreshFailed, stalePolicy } from './stale.js';
+import type { CacheStats } from './stats.js';
+import { entryCost, type CacheStore } from './store.js';
+
+export interface CacheOptions {
+  /** Kept by the server across reloads. */
+  readonly store: CacheStore;
+  readonly config: CacheConfig;
+  /**
+   * Clients that may wait on in-flight upstream queries at once
+   * (upstream.max_in_flight): past it a client is answered stale, or SERVFAIL.
+   */
+  readonly maxWaiting: number;
+  /** The cache's clock in milliseconds (monotonic); tests count TTLs down with it. */
+  readonly now?: () => number;
+  readonly logger?: Logger;
+}
+
+/** How a finished upstream query answers the clients that waited for it. */
+type Outcome =
+  /** An answer held as an entry: fresh from upstream, or one the store already had. */
+  | { readonly kind: 'answer'; readonly entry: Entry; readonly source: AnswerSource }
+  /** The refresh failed and this stale entry answers. */
+  | { readonly kind: 'stale'; readonly entry: Entry }
+  /** Relayed as the upstream sent it (not cacheable: TC, TSIG, TTL 0, ...). */
+  | { readonly kind: 'reply'; readonly reply: Buffer }
+  /** No answer (an upstream failure, a SERVFAIL/REFUSED reply): stale if the waiter has one. */
+  | { readonly kind: 'failed'; readonly reply: Buffer | null; readonly err: unknown };
+
+export function createCache(next: Forwarder, opts: CacheOptions): Forwarder<CacheStats> {
+  const { store, config } = opts;
+  const counters = store.counters;
+  const lifetimes: Lifetimes = { minTtl: config.minTtl, maxTtl: config.maxTtl, maxNegativeTtl: config.maxNegativeTtl };
+  const stale = stalePolicy(config);
+  const prefetchOn = config.prefetch;
+  const failureTtl = config.failureTtl;
+  const now = opts.now ?? (() => performance.now());
+  const logger = opts.logger;
+  const flights = new Coalescer({
+    maxWaiting: opts.maxWaiting,
+    clientTimeoutMs: stale.clientTimeoutMs,
+    onClientTimeout: (w) => (canServeStale(w.stale, now(), stale) ? serveStale(w.stale, w.req) : undefined),
+  });
+
+  function serveStale(e: Entry, req: ForwardRequest): Buffer {
+    counters.staleServed++;
+    req.source = 'stale';
+    return answerFrom(e, req.msg, req.query, stale.ttl, true);
+  }
+
+  function serveFresh(e: Entry, req: ForwardRequest, t: number): Buffer {
+    if (e.wire === null) {
+      const q = req.query;
+      return headerOnlyReply(req.msg, { id: q.id, queryFlags: q.flags, rcode: RCODE.SERVFAIL, questionEnd: q.questionEnd, edns: q.edns, ra: true });
+    }
+    return answerFrom(e, req.msg, req.query, e.secondsLeft(t), false);
+  }
+
+  /** A copy of a relayed reply made to answer this client (each caller may patch its own). */
+  function relay(reply: Buffer, req: ForwardRequest): Buffer {
+    const out = Buffer.allocUnsafe(reply.length);
+    reply.copy(out);
+    restoreClient(out, req.msg, req.query);
+    return out;
+  }
+
+  function launch(id: string, key: string, req: ForwardRequest): Flight {
+    const f = flights.begin(id, key, req.query.questionEnd);
+    // Its own request object: the client's `source` is set by this layer only.
+    const upstreamReq: ForwardRequest = { msg: req.msg, query: req.query, viaTcp: req.viaTcp, source: 'upstream' };
+    let result: Buffer | Promise<Buffer>;
+    try {
+      result = next.resolve(upstreamReq);
+    } catch (err) {
+      result = Promise.reject(err);
+    }
+    Promise.resolve(result)
+      .then(
+        (reply) => land(f, reply, null),
+        (err: unknown) => land(f, null, err),
+      )
+      .catch((err: unknown) => {
+        logger?.error({ err }, 'cache: settling an upstream answer failed');
+        flights.settle(f, (w) => w.reject(err));
+      });
+    return f;
+  }
+
+  /** The upstream query of flight `f` finished: store what it brought, answer its waiters. */
+  function land(f: Flight, reply: Buffer | null, err: unknown): void {
+    const t = now();
+    let outcome: Outcome;
+    if (reply !== null) {
+      const v = classify(reply, f.questionEnd, lifetimes);
+      if (v.kind === 'positive' || v.kind === 'negative') {
+        const e = new Entry(f.cacheKey, v.kind, v.bytes.toString('latin1'), v.ttlAt, v.ttl, t, entryCost(f.cacheKey, v.bytes.length, v.ttlAt.length));
+        store.set(e);
+        outcome = { kind: 'answer', entry: e, source: 'upstream' };
+      } else if (v.kind === 'pass') {
+        outcome = { kind: 'reply', reply };
+      } else {
+        outcome = failed(f, t, v.kind === 'failure', reply, null);
+      }
+    } else {
+      // Timeout and AllFailed are what the upstream did; OverBudget, Overload
+      // and Closed are local conditions and say nothing about the name.
+      const upstreamFailed = err instanceof UpstreamError && (err.code === 'Timeout' || err.code === 'AllFailed');
+      outcome = failed(f, t, upstreamFailed, null, err);
+    }
+    flights.settle(f, (w) => deliver(w, outcome, t));
+  }
+
+  /**
+   * No answer came back. An entry the store still has answers instead (fresh:
+   * a failed prefetch; expired: serve-stale) and is not asked for again for
+   * 30 s; only when there is none is an upstream failure itself cached.
+   */
+  function failed(f: Flight, t: number, cacheFailure: boolean, reply: Buffer | null, err: unknown): Outcome {
+    const current = store.peek(f.cacheKey);
+    if (current !== undefined && current.kind !== 'failure' && !isDead(current, t, stale)) {
+      markRefreshFailed(current, t);
+      return t < current.expiresAt ? { kind: 'answer', entry: current, source: 'cache' } : { kind: 'stale', entry: current };
+    }
+    if (cacheFailure) {
+      // RFC 9520 §3.2: remember the failure, so a dead upstream is not asked
+      // once per client query.
+      const e = new Entry(f.cacheKey, 'failure', null, [], failureTtl, t, entryCost(f.cacheKey, 0, 0));
+      if (store.set(e)) counters.failuresCached++;
+    }
+    return { kind: 'failed', reply, err };
+  }
+
+  function deliver(w: Waiter, o: Outcome, t: number): void {
+    switch (o.kind) {
+      case 'answer':
+        w.req.source = o.source;
+        w.resolve(serveFresh(o.entry, w.req, t));
+        return;
+      case 'stale':
+        w.resolve(serveStale(o.entry, w.req));
+        return;
+      case 'reply':
+        w.resolve(relay(o.reply, w.req));
+        return;
+      case 'failed':
+        // The store may have dropped the entry meanwhile; the waiter kept it.
+        if (canServeStale(w.stale, t, stale)) {
+          markRefreshFailed(w.stale, t);
+          w.resolve(serveStale(w.stale, w.req));
+        } else if (o.reply !== null) {
+          w.resolve(relay(o.reply, w.req));
+        } else {
+          w.reject(o.err);
+        }
+    }
+  }
+
+  function prefetch(e: Entry, key: string, req: ForwardRequest): void {
+    e.prefetched = true;
+    const id = flightKey(key, req.query, req.viaTcp);
+    if (flights.get(id) !== undefined) return;
+    counters.prefetches++;
+    launch(id, key, req);
+  }
+
+  function resolve(req: ForwardRequest): Buffer | Promise<Buffer> {
+    const q = req.query;
+    // RFC 7871 §7.3: an answer to a Client Subnet query may be tailored to
+    // that subnet; it is neither served from nor stored in a shared cache.
+    if (q.edns !== null && q.edns.clientSubnet) {
+      counters.bypassed++;
+      return next.resolve(req);
+    }
+    const key = cacheKey(q);
+    const t = now();
+    let e = store.get(key);
+    if (e !== undefined) {
+      if (t < e.expiresAt) {
+        counters.hits++;
+        if (prefetchOn && wantsPrefetch(e, t)) prefetch(e, key, req);
+        req.source = 'cache';
+        return serveFresh(e, req, t);
+      }
+      if (isDead(e, t, stale)) {
+        store.delete(e);
+        counters.expired++;
+        e = undefined;
+      }
+    }
+    counters.misses++;
+    const fallback = canServeStale(e, t, stale) ? e : undefined;
+    if (fallback !== undefined && inRecheckWait(fallback, t)) return serveStale(fallback, req);
+
+    const id = flightKey(key, q, req.viaTcp);
+    let f = flights.get(id);
+    if (f === undefined) {
+      if (fallback !== undefined) counters.refreshes++;
+      f = launch(id, key, req);
+    } else {
+      counters.coalesced++;
+      if (fallback !== undefined && f.late) return serveStale(fallback, req);
+    }
+    const waiting = flights.join(f, req, fallback);
+    if (waiting !== null) return waiting;
+    if (fallback !== undefined) return serveStale(fallback, req);
+    return Promise.reject(new UpstreamError('Overload', `${opts.maxWaiting} clients already waiting on upstream queries`));
+  }
+
+  return {
+    resolve,
+    stats(): CacheStats {
+      const { maxEntries, maxBytes } = store.limits;
+      return {
+        entries: store.size,
+        bytes: store.bytes,
+        maxEntries,
+        maxBytes,
+        hits: counters.hits,
+        misses: counters.misses,
+        staleServed: counters.staleServed,
+        prefetches: counters.prefetches,
+        refreshes: counters.refreshes,
+        coalesced: counters.coalesced,
+        evictions: counters.evictions,
+        insertions: counters.insertions,
+        failuresCached: counters.failuresCached,
+        expired: counters.expired,
+        bypassed: counters.bypassed,
+        inFlight: flights.size,
+        waiting: flights.waiting,
+      };
+    },
+    async close() {
+      flights.close();
+      await next.close();
+    },
+  };
+}
