@@ -56,6 +56,11 @@ function read(m: Exposition, upstreamLabel: string): Record<string, number> {
     zoneNoerror: m.value('eipdns_dns_responses_total', { rcode: 'NOERROR', source: 'zone' }),
     zoneNxdomain: m.value('eipdns_dns_responses_total', { rcode: 'NXDOMAIN', source: 'zone' }),
     upstreamNoerror: m.value('eipdns_dns_responses_total', { rcode: 'NOERROR', source: 'upstream' }),
+    cacheNoerror: m.value('eipdns_dns_responses_total', { rcode: 'NOERROR', source: 'cache' }),
+    cacheHits: m.value('eipdns_cache_hits_total'),
+    cacheMisses: m.value('eipdns_cache_misses_total'),
+    cacheInsertions: m.value('eipdns_cache_insertions_total'),
+    cacheEntries: m.value('eipdns_cache_entries'),
     upstreamServfail: m.value('eipdns_dns_responses_total', { rcode: 'SERVFAIL', source: 'upstream' }),
     localRefused: m.value('eipdns_dns_responses_total', { rcode: 'REFUSED', source: 'local' }),
     localFormerr: m.value('eipdns_dns_responses_total', { rcode: 'FORMERR', source: 'local' }),
@@ -63,6 +68,7 @@ function read(m: Exposition, upstreamLabel: string): Record<string, number> {
     dropped: m.value('eipdns_dns_dropped_total'),
     timedZone: m.value('eipdns_dns_request_duration_seconds', { source: 'zone' }),
     timedUpstream: m.value('eipdns_dns_request_duration_seconds', { source: 'upstream' }),
+    timedCache: m.value('eipdns_dns_request_duration_seconds', { source: 'cache' }),
     timedLocal: m.value('eipdns_dns_request_duration_seconds', { source: 'local' }),
     upstreamSent: m.value('eipdns_upstream_requests_total', { server: upstreamLabel }),
     upstreamTimeouts: m.value('eipdns_upstream_failures_total', { server: upstreamLabel, reason: 'Timeout' }),
@@ -104,11 +110,12 @@ describe('GET /metrics', () => {
     const label = `127.0.0.1:${upstream.port}`;
     const before = read(await scrape(srv.adminPort), label);
 
-    // Queries: two zone answers (one over TCP), an NXDOMAIN, a forward, an ACL refusal, a FORMERR.
+    // Queries: two zone answers (one over TCP), an NXDOMAIN, a forward and its cache hit, an ACL refusal, a FORMERR.
     expect((await query(srv.port, 'db.internal')).addresses).toEqual(['10.0.1.10']);
     expect((await query(srv.port, 'ops.internal', 'A', { transport: 'tcp' })).addresses).toEqual(['10.0.9.9']);
     expect((await query(srv.port, 'nope.internal')).rcode).toBe(3);
     expect((await query(srv.port, 'example.com')).addresses).toEqual(['93.184.216.34']);
+    expect((await query(srv.port, 'example.com')).addresses).toEqual(['93.184.216.34']); // from the cache
     expect((await query(srv.port, 'db.internal', 'A', { from: '127.0.0.2' })).rcode).toBe(5);
     const twoQuestions = buildQuery('db.internal', 'A');
     twoQuestions.writeUInt16BE(2, 4);
@@ -130,16 +137,22 @@ describe('GET /metrics', () => {
     clock.advance(5_000);
     const after = await scrape(srv.adminPort);
     expect(delta(before, read(after, label))).toEqual({
-      udp: 5,
+      udp: 6,
       tcp: 1,
       zoneNoerror: 2,
       zoneNxdomain: 1,
       upstreamNoerror: 1,
+      cacheNoerror: 1,
+      cacheHits: 1,
+      cacheMisses: 1,
+      cacheInsertions: 1,
+      cacheEntries: 1,
       localRefused: 1,
       localFormerr: 1,
       aclRefused: 1,
       timedZone: 3,
       timedUpstream: 1,
+      timedCache: 1,
       timedLocal: 2,
       upstreamSent: 1,
       upstreamTimed: 1,
