@@ -8,6 +8,9 @@
 //   npm run bench -- --rounds 5 --seconds 20
 //   npm run bench -- --quick --profile also profile eipdns (private case) with
 //                                      --cpu-prof; top 15 by self time
+//   npm run bench -- --admin           also run a second eipdns with admin.listen
+//                                      set (scraped once a second) in each case,
+//                                      and print what the metrics cost
 //
 // Cases:
 //   private    `db.internal A`: eipdns answers from an inventory file; dnsmasq
@@ -22,6 +25,7 @@
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
+import http from 'node:http';
 import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { delimiter, dirname, join, relative } from 'node:path';
@@ -45,6 +49,7 @@ interface Options {
   readonly warmupSeconds: number;
   readonly profile: boolean;
   readonly build: boolean;
+  readonly admin: boolean;
 }
 
 const HELP = `Usage: npm run bench -- [--quick] [--rounds N] [--seconds S] [--profile] [--no-build]
@@ -54,6 +59,10 @@ const HELP = `Usage: npm run bench -- [--quick] [--rounds N] [--seconds S] [--pr
   --profile     also run eipdns under --cpu-prof for the private case and
                 print the top 15 functions by self time (profile in bench/out/)
   --no-build    use dist/ as it is instead of bundling it first
+  --admin       also measure "eipdns+admin": a second eipdns with admin.listen
+                set, its /metrics scraped every second throughout (Prometheus
+                scrapes every 15-60 s: this is the pessimistic case), and
+                print its qps against plain eipdns (the limit is a 5 % loss)
 `;
 
 function parseOptions(argv: readonly string[]): Options {
@@ -64,6 +73,7 @@ function parseOptions(argv: readonly string[]): Options {
       seconds: { type: 'string' },
       quick: { type: 'boolean' },
       profile: { type: 'boolean' },
+      admin: { type: 'boolean' },
       'no-build': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -86,6 +96,7 @@ function parseOptions(argv: readonly string[]): Options {
     warmupSeconds: Math.min(2, seconds),
     profile: values.profile === true,
     build: values['no-build'] !== true,
+    admin: values.admin === true,
   };
 }
 
@@ -234,30 +245,51 @@ async function startDnsmasq(
   return { label, port, started };
 }
 
-function writeEipdnsConfig(dir: string, port: number, upstreamPort: number): string {
+function writeEipdnsConfig(dir: string, port: number, upstreamPort: number, adminPort?: number): string {
   writeFileSync(
     join(dir, 'inventory.json'),
     inventory([{ publicIp: '198.51.100.10', allocationId: 'eipalloc-0db00000000000001', privateIp: PRIVATE_IP, tags: { Role: 'db' } }]),
   );
-  const file = join(dir, 'eipdns.yaml');
-  writeFileSync(
-    file,
-    inventoryConfig({
-      listen: `127.0.0.1:${port}`,
-      upstream: upstreamPort,
-      timeoutMs: 1000,
-      records: ['db: { elastic_ip: { tag: { Role: db } } }'],
-    }),
-  );
+  const file = join(dir, adminPort === undefined ? 'eipdns.yaml' : 'eipdns-admin.yaml');
+  const yaml = inventoryConfig({
+    listen: `127.0.0.1:${port}`,
+    upstream: upstreamPort,
+    timeoutMs: 1000,
+    records: ['db: { elastic_ip: { tag: { Role: db } } }'],
+  });
+  writeFileSync(file, adminPort === undefined ? yaml : `${yaml}admin: { listen: "127.0.0.1:${adminPort}" }\n`);
   return file;
 }
 
-async function startEipdns(label: string, dir: string, cpu: number | undefined, upstreamPort: number, nodeFlags: readonly string[] = []): Promise<Server> {
+async function startEipdns(
+  label: string,
+  dir: string,
+  cpu: number | undefined,
+  upstreamPort: number,
+  nodeFlags: readonly string[] = [],
+  adminPort?: number,
+): Promise<Server> {
   const port = await freePort();
-  const config = writeEipdnsConfig(dir, port, upstreamPort);
+  const config = writeEipdnsConfig(dir, port, upstreamPort, adminPort);
   const started = start(process.execPath, [...nodeFlags, join(ROOT, 'bin', 'eipdns.js'), 'serve', '--config', config], cpu, label);
   await waitForAnswer(label, port, 'db.internal', PRIVATE_IP, started);
   return { label, port, started };
+}
+
+/** Scrapes /metrics once a second until stopped; a failed scrape is an error (the admin port must keep answering under load). */
+function scrapeEverySecond(port: number): () => void {
+  let failures = 0;
+  const timer = setInterval(() => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/metrics', agent: false }, (res) => {
+      res.resume();
+      if (res.statusCode !== 200) failures++;
+    });
+    req.on('error', () => failures++);
+  }, 1000);
+  return () => {
+    clearInterval(timer);
+    if (failures > 0) process.stderr.write(`warning: ${failures} /metrics scrape(s) failed during the run\n`);
+  };
 }
 
 // ---- dnsperf ------------------------------------------------------------------
@@ -416,8 +448,8 @@ interface Case {
   readonly query: string;
   readonly floor: number;
   readonly dataFile: string;
-  /** [eipdns, dnsmasq] */
-  readonly servers: readonly [Server, Server];
+  /** [eipdns, dnsmasq], then eipdns+admin with --admin */
+  readonly servers: readonly [Server, Server, ...Server[]];
   /** Other processes on the client CPU (the shared upstream), for CPU accounting. */
   readonly clientCpuHelpers: readonly number[];
 }
@@ -549,10 +581,20 @@ async function main(): Promise<number> {
   // Memory with the servers started, data loaded and one query answered each.
   await sleep(2000);
   console.log(`idle RSS: ${describeMemory([eipdns, { ...dnsmasqPrivate, label: 'dnsmasq' }], 'rss')}`);
+  let withAdmin: Server | undefined;
+  let stopScraping = (): void => undefined;
+  if (opts.admin) {
+    const adminPort = await freePort();
+    withAdmin = await startEipdns('eipdns+admin', dir, pin.server, upstream.port, [], adminPort);
+    await waitForAnswer('eipdns+admin', withAdmin.port, 'www.fwd.test', FORWARDED_IP, withAdmin.started);
+    stopScraping = scrapeEverySecond(adminPort);
+    console.log(`idle RSS with admin.listen (scraped once a second): ${describeMemory([withAdmin], 'rss')}`);
+  }
+  const extra = withAdmin !== undefined ? [withAdmin] : [];
 
   const cases: Case[] = [
-    { name: 'private', query: 'db.internal A', floor: 0.5, dataFile: privateData, servers: [eipdns, dnsmasqPrivate], clientCpuHelpers: [] },
-    { name: 'forwarded', query: 'www.fwd.test A', floor: 0.25, dataFile: forwardedData, servers: [eipdns, dnsmasqForward], clientCpuHelpers: [upstream.started.child.pid!] },
+    { name: 'private', query: 'db.internal A', floor: 0.5, dataFile: privateData, servers: [eipdns, dnsmasqPrivate, ...extra], clientCpuHelpers: [] },
+    { name: 'forwarded', query: 'www.fwd.test A', floor: 0.25, dataFile: forwardedData, servers: [eipdns, dnsmasqForward, ...extra], clientCpuHelpers: [upstream.started.child.pid!] },
   ];
 
   // Warm-up (JIT, socket buffers, dnsmasq's first forwards): not counted.
@@ -562,7 +604,9 @@ async function main(): Promise<number> {
   for (let round = 1; round <= opts.rounds; round++) {
     for (const c of cases) {
       // Alternate who goes first, so a drift in machine load hits both alike.
-      const order = round % 2 === 1 ? c.servers : ([c.servers[1], c.servers[0]] as const);
+      // eipdns+admin runs right next to eipdns, so the pair sees the same machine load.
+      const adjacent = [c.servers[0], ...c.servers.slice(2), c.servers[1]];
+      const order = round % 2 === 1 ? adjacent : adjacent.reverse();
       for (const s of order) {
         const m = await dnsperf(s.port, c.dataFile, opts.seconds, pin, s.started.child.pid, c.clientCpuHelpers);
         const key = `${c.name}|${s.label}`;
@@ -580,6 +624,7 @@ async function main(): Promise<number> {
   for (const c of cases) {
     const stats = c.servers.map((s) => summarize(results.get(`${c.name}|${s.label}`)!));
     const ratio = stats[0]!.qps / stats[1]!.qps;
+    const ratioOf = (i: number): string => (i === 1 ? '' : (stats[i]!.qps / stats[1]!.qps).toFixed(2));
     const pass = ratio >= c.floor;
     allPass &&= pass;
     c.servers.forEach((s, i) => {
@@ -595,7 +640,7 @@ async function main(): Promise<number> {
         st.idle === undefined || st.clientIdle === undefined ? 'n/a' : `${fmtPct(st.idle)}/${fmtPct(st.clientIdle)}`,
         st.dnsperf === undefined ? 'n/a' : fmtPct(st.dnsperf),
         st.other === undefined ? 'n/a' : fmtPct(st.other),
-        i === 0 ? ratio.toFixed(2) : '',
+        ratioOf(i),
         i === 0 ? `≥ ${c.floor.toFixed(2)}` : '',
         i === 0 ? (pass ? 'PASS' : 'FAIL') : '',
       ]);
@@ -619,7 +664,33 @@ async function main(): Promise<number> {
   console.log(`peak RSS over the runs: ${describeMemory([eipdns, { ...dnsmasqPrivate, label: 'dnsmasq (private)' }, { ...dnsmasqForward, label: 'dnsmasq (forwarder)' }], 'peak')}`);
   for (const note of notes) console.log(`note: ${note}`);
 
-  await Promise.all([eipdns, dnsmasqPrivate, dnsmasqForward].map((s) => stop(s.started.child)));
+  if (withAdmin !== undefined) {
+    // qps moves with whatever else the machine runs; the server's CPU time per
+    // answered query much less so, which makes it the steadier cost measure
+    // on a shared machine.
+    const cpuPerQuery = (key: string): number | undefined => {
+      const ms = results.get(key)!;
+      return ms.every((m) => m.cpu !== undefined) ? median(ms.map((m) => (m.cpu!.server / m.qps) * 1e6)) : undefined;
+    };
+    for (const c of cases) {
+      const plain = summarize(results.get(`${c.name}|eipdns`)!);
+      const admin = summarize(results.get(`${c.name}|eipdns+admin`)!);
+      const ratio = admin.qps / plain.qps;
+      const [cpuPlain, cpuAdmin] = [cpuPerQuery(`${c.name}|eipdns`), cpuPerQuery(`${c.name}|eipdns+admin`)];
+      // Each round measured the two back to back: the median of those ratios cancels slow drifts in machine load.
+      const plainRuns = results.get(`${c.name}|eipdns`)!;
+      const paired = median(results.get(`${c.name}|eipdns+admin`)!.map((m, i) => m.qps / plainRuns[i]!.qps));
+      console.log(
+        `admin cost, ${c.name}: eipdns+admin ${fmtQps(admin.qps)} (${fmtQps(admin.min)}–${fmtQps(admin.max)}) vs eipdns ${fmtQps(plain.qps)} (${fmtQps(plain.min)}–${fmtQps(plain.max)}) qps: ` +
+          `ratio ${ratio.toFixed(3)}, median of per-round ratios ${paired.toFixed(3)} (limit 0.95 in the private case)` +
+          (cpuPlain !== undefined && cpuAdmin !== undefined
+            ? `; server CPU per query ${cpuAdmin.toFixed(2)} vs ${cpuPlain.toFixed(2)} µs (${((cpuAdmin / cpuPlain - 1) * 100).toFixed(1)} %)`
+            : ''),
+      );
+    }
+  }
+  stopScraping();
+  await Promise.all([eipdns, dnsmasqPrivate, dnsmasqForward, ...extra].map((s) => stop(s.started.child)));
 
   if (opts.profile) await profile(opts, dir, pin, privateData, upstream.port);
   await stop(upstream.started.child);

@@ -31,6 +31,7 @@ import type { Snapshot } from '../zone/snapshot.js';
 import { ZoneVersions, type Offered } from '../zone/versions.js';
 import { readRdata } from '../wire/rdata.js';
 import { readName, wireToText } from '../wire/name.js';
+import { hostPort } from './client.js';
 import { Notifier } from './notify.js';
 import { axfrStream, forRequest, ixfrStream } from './outgoing.js';
 import { SecondaryZone, type SecondaryOptions } from './secondary.js';
@@ -195,6 +196,17 @@ export class TransferRoom {
     if (z.kind === 'secondary') return z.zone.transferable();
     if (z.expired || z.offered === undefined || z.offered.withheld.size > 0) return undefined;
     return z.versions.current;
+  }
+
+  /** For /ready: secondary zones that hold no copy yet (their names answer SERVFAIL). */
+  waiting(): string[] {
+    const out: string[] = [];
+    for (const z of this.zones.values()) {
+      if (z.kind === 'secondary' && z.zone.versions.current === undefined) {
+        out.push(`zone ${z.config.name}: waiting for the first transfer from ${z.config.primaries!.map(hostPort).join(', ')}`);
+      }
+    }
+    return out;
   }
 
   /** For tests and the benchmark: a secondary zone by name. */

@@ -40,7 +40,7 @@ beforeAll(async () => {
   secondaryPort = await freePort();
   primary = await startTestServer(primaryYaml({ records: RECORDS, notify: [`127.0.0.1:${secondaryPort}`] }), {
     files: { 'inventory.json': EIPS('10.0.1.10'), 'transfer.key': `${secret}\n` },
-    transfer: { notifyWaitsMs: [200, 400, 800] },
+    server: { transfer: { notifyWaitsMs: [200, 400, 800] } },
   });
   await primary.server.discovery().pollNow();
   const dir = tempDir();

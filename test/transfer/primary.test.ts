@@ -166,7 +166,7 @@ describe('NOTIFY out', () => {
     srv = await startTestServer(primaryYaml({ records: ['db: { a: ["10.0.1.10"] }'], tsig: false, notify: [`127.0.0.1:${qp}`, `127.0.0.1:${fp}`] }), {
       files: { 'inventory.json': inventory([]) },
       logger: log.logger,
-      transfer: { notifyWaitsMs: [50, 100, 200, 400] },
+      server: { transfer: { notifyWaitsMs: [50, 100, 200, 400] } },
     });
   });
   afterAll(async () => {

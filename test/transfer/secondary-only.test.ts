@@ -65,3 +65,23 @@ describe('a secondary-only eipdns', () => {
     }
   });
 });
+
+describe('readiness of a secondary zone', () => {
+  it('is not ready until the zone holds a copy', async () => {
+    const dead = await freePort();
+    const s = await startTestServer(secondaryYaml({ primaries: [`127.0.0.1:${dead}`] }), { files: { 'transfer.key': secret } });
+    try {
+      const state = s.server.readiness.state();
+      expect(state.ready).toBe(false);
+      expect(state.waiting).toContain(`zone internal: waiting for the first transfer from 127.0.0.1:${dead}`);
+    } finally {
+      await s.close();
+    }
+    const ok = await startTestServer(secondaryYaml({ primaries: [`127.0.0.1:${primary.port}`] }), { files: { 'transfer.key': secret } });
+    try {
+      await waitFor('the copy', () => (ok.server.readiness.state().ready ? true : undefined));
+    } finally {
+      await ok.close();
+    }
+  });
+});
