@@ -21,6 +21,7 @@ import { Budget } from './forward/budget.js';
 import { buildForwardChain, type ChainState, type ForwardChain } from './forward/chain.js';
 import type { Logger } from './log.js';
 import { rewriteViewOf, type RewriteView } from './forward/rewrite.js';
+import { TransferRoom, type TransferRoomOptions } from './transfer/room.js';
 import { STALE_TTL, ZoneAnswers } from './zone/answers.js';
 import type { Snapshot } from './zone/snapshot.js';
 
@@ -29,7 +30,7 @@ export interface ServerOptions {
   /** Tests pass a client with explicit credentials; otherwise the SDK default chain. */
   readonly ec2Client?: EC2Client;
   readonly tcp?: Partial<TcpOptions>;
-  /** Discovery's clock (tests age data without waiting). */
+  /** Discovery's and the transfer room's clock (tests age data without waiting). */
   readonly now?: () => number;
   /** The answer cache's clock, monotonic ms (tests count TTLs down without waiting). */
   readonly cacheNow?: () => number;
@@ -37,6 +38,8 @@ export interface ServerOptions {
   readonly version?: string;
   /** Admin listener knobs for tests: HTTP limits, the request-timing sample rate, prom-client's default metrics. */
   readonly admin?: { readonly limits?: Partial<AdminLimits>; readonly sampleEvery?: number; readonly defaultMetrics?: boolean };
+  /** Transfer timings (tests shorten NOTIFY retries). */
+  readonly transfer?: Pick<TransferRoomOptions, 'notifyWaitsMs' | 'secondary'>;
 }
 
 export interface BoundAddress {
@@ -62,6 +65,8 @@ export interface EipdnsServer {
   readonly pipeline: Pipeline;
   readonly readiness: Readiness;
   discovery(): Discovery;
+  /** Zone versions, transfers, NOTIFY and TSIG. */
+  readonly transfer: TransferRoom;
   /** The current forward chain (replaced when a reload changes upstream settings). */
   chain(): ForwardChain;
   config(): Config;
@@ -140,15 +145,18 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
     ...(metrics !== undefined ? { upstreamLatency: (server: string) => metrics.upstreamLatency(server) } : {}),
   };
   const chainFor = (cfg: Config): ForwardChain => buildForwardChain(cfg, chainState, logger);
+  // A config without EC2-backed records (secondary zones only, say) builds no
+  // client and never loads the SDK (src/ec2/README.md).
   const discoveryFor = (cfg: Config, seed?: Snapshot): Discovery =>
     createDiscovery(cfg, logger, { client: options.ec2Client, now: options.now, seed, stats: discoveryStats });
   let discovery = discoveryFor(config);
   let chain = chainFor(config);
   /** Chains replaced by a reload, closed a while later (or at shutdown). */
   const retired = new Set<ForwardChain>();
+  const room = new TransferRoom(config, { logger, ...(options.now ? { now: options.now } : {}), ...options.transfer });
 
   const zonesFor = (cfg: Config, snapshot: Snapshot): ZoneAnswers => {
-    const zones = new ZoneAnswers(cfg.zones, snapshot, cfg.upstream.servers.length > 0);
+    const zones = new ZoneAnswers(room.update(snapshot), cfg.upstream.servers.length > 0);
     zones.warm();
     return zones;
   };
@@ -156,16 +164,21 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
     zones: zonesFor(config, discovery.current()),
     admit: createAdmit(config.acl.allow),
     forwarder: chain.forwarder,
+    transfer: room,
   });
   const swapZones = (snapshot: Snapshot): void => {
     pipeline.state = { ...pipeline.state, zones: zonesFor(config, snapshot) };
   };
   if (metrics !== undefined) pipeline.setTiming(metrics.requestTiming);
   let unsubscribe = discovery.onChange(swapZones);
+  // A secondary zone's new copy (or its expiry) is a new answer set too.
+  const unsubscribeRoom = room.onChange(() => swapZones(discovery.current()));
 
-  // Ready once every listener is bound and every zone with EC2 names has data for all of them.
+  // Ready once every listener is bound, every zone with EC2 names has data
+  // for all of them, and every secondary zone holds a copy.
   for (const { host, port } of config.listen) readiness.expect(`dns ${host}:${port}`, `DNS listener ${showAddress(host, port)} not bound yet`);
   readiness.addCheck(() => zonesWaiting(config, discovery));
+  readiness.addCheck(() => room.waiting());
   discovery.start();
 
   const handler = pipeline.handle.bind(pipeline);
@@ -217,9 +230,11 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
     await Promise.all(listeners.map((l) => l.close()));
     await adminListener?.close();
     await discovery.stop();
+    await room.close();
     await chain.forwarder.close();
     throw err;
   }
+  room.start();
   logger.info({ listen: addresses.map((a) => showAddress(a.host, a.port)) }, 'listening (udp+tcp)');
 
   let stopping: Promise<ShutdownResult> | undefined;
@@ -246,7 +261,9 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
       clearTimeout(timer);
     }
     unsubscribe();
+    unsubscribeRoom();
     await Promise.all(listeners.map((l) => l.close()));
+    await room.close();
     await discoveryStopped;
     await closeChains();
     await adminListener?.close();
@@ -259,6 +276,7 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
     pipeline,
     readiness,
     discovery: () => discovery,
+    transfer: room,
     chain: () => chain,
     config: () => config,
     status,
@@ -300,7 +318,9 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
       stopping = (async () => {
         readiness.stop();
         unsubscribe();
+        unsubscribeRoom();
         await Promise.all(listeners.map((l) => l.close()));
+        await room.close();
         await discovery.stop();
         await closeChains();
         await adminListener?.close();
@@ -328,10 +348,12 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
       if (discoveryChanged) {
         nextDiscovery = discoveryFor(next, discovery.current());
       }
+      room.configure(next);
       const state: PipelineState = {
         zones: zonesFor(next, nextDiscovery.current()),
         admit: createAdmit(next.acl.allow),
         forwarder: nextChain.forwarder,
+        transfer: room,
       };
       const previous = { chain, discovery };
       config = next;

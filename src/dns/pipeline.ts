@@ -19,14 +19,27 @@ export interface Client {
   readonly transport: Transport;
 }
 
+/** What src/transfer offers the pipeline: zone transfers, NOTIFY and TSIG-signed queries. */
+export interface TransferHandler {
+  /** `plain` gives the answer this query would get without its TSIG record. */
+  handle(msg: Buffer, q: Query, client: Client, plain: () => Reply | Promise<Reply>): Reply | Promise<Reply>;
+  /** A secondary's SOA check from outside acl.allow but inside the zone's transfer.allow. */
+  admitsSerialCheck(q: Query, address: string): boolean;
+}
+
 /** Everything a query needs, swapped as a whole on reload or a new snapshot. */
 export interface PipelineState {
   readonly zones: ZoneAnswers;
   readonly admit: Admit;
   readonly forwarder: Forwarder;
+  readonly transfer?: TransferHandler;
 }
 
-export type Reply = Buffer | null;
+/** One message, several (a zone transfer over TCP), or nothing to send. */
+export type Reply = Buffer | Buffer[] | null;
+
+/** Opcode bits of header bytes 2–3: anything but QUERY goes to the transfer room. */
+const OPCODE_BITS = 0x7800;
 
 /**
  * The request-duration histogram's inputs: one sink per reply source (the
@@ -84,8 +97,18 @@ export class Pipeline {
       });
     }
     const q = parsed.query;
-    if (!state.admit(client.address)) {
-      stats.aclRefused++;
+    if (q.tsig !== undefined || q.type === TYPE.AXFR || q.type === TYPE.IXFR || (q.flags & OPCODE_BITS) !== 0) {
+      // Transfers, NOTIFY and signed queries have their own access rules (src/transfer).
+      const transfer = state.transfer;
+      if (transfer !== undefined) return transfer.handle(msg, q, client, () => this.route(msg, q, client, state));
+      if ((q.flags & OPCODE_BITS) !== 0) return this.local(msg, q, RCODE.NOTIMP);
+    }
+    return this.route(msg, q, client, state);
+  }
+
+  private route(msg: Buffer, q: Query, client: Client, state: PipelineState): Reply | Promise<Reply> {
+    if (!state.admit(client.address) && state.transfer?.admitsSerialCheck(q, client.address) !== true) {
+      this.stats.aclRefused++;
       return this.local(msg, q, RCODE.REFUSED);
     }
 
@@ -182,5 +205,5 @@ function rotateRecords(out: Buffer, template: Buffer, r: NonNullable<Template['r
 }
 
 export function isPending(reply: Reply | Promise<Reply>): reply is Promise<Reply> {
-  return reply !== null && !Buffer.isBuffer(reply);
+  return reply instanceof Promise;
 }

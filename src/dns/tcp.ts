@@ -5,7 +5,7 @@
 
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from '../log.js';
-import { isPending } from './pipeline.js';
+import { isPending, type Reply } from './pipeline.js';
 import type { Handler } from './udp.js';
 
 export interface TcpOptions {
@@ -108,16 +108,20 @@ function serveConnection(socket: Socket, handler: Handler, logger: Logger, optio
   socket.setTimeout(options.idleTimeoutMs, () => socket.destroy());
   socket.on('error', () => socket.destroy());
 
-  const send = (reply: Buffer | null): void => {
-    inFlight--;
-    if (reply !== null && !socket.destroyed) {
-      const frame = Buffer.allocUnsafe(2 + reply.length);
-      frame.writeUInt16BE(reply.length, 0);
-      reply.copy(frame, 2);
-      socket.write(frame);
-    }
+  const write = (message: Buffer): void => {
+    const frame = Buffer.allocUnsafe(2 + message.length);
+    frame.writeUInt16BE(message.length, 0);
+    message.copy(frame, 2);
+    socket.write(frame);
   };
-  const sendLater = (reply: Buffer | null): void => {
+  // A zone transfer answers one request with several messages, written in order.
+  const send = (reply: Reply): void => {
+    inFlight--;
+    if (reply === null || socket.destroyed) return;
+    if (Buffer.isBuffer(reply)) write(reply);
+    else for (const m of reply) write(m);
+  };
+  const sendLater = (reply: Reply): void => {
     send(reply);
     drain();
   };

@@ -54,6 +54,16 @@ export function listenUdp(host: string, port: number, handler: Handler, logger: 
     }
     // Port 0 cannot be answered (send() throws) and is always spoofed.
     if (rinfo.port === 0) return;
+    const sendAll = (r: Buffer | Buffer[]): void => {
+      if (Buffer.isBuffer(r)) {
+        socket.send(r, rinfo.port, rinfo.address, sent);
+        return;
+      }
+      // Several messages are a TCP-only answer (a zone transfer), never given
+      // to UDP; sent as they are, the last one settling what is owed.
+      if (r.length === 0) settle();
+      r.forEach((m, i) => socket.send(m, rinfo.port, rinfo.address, i === r.length - 1 ? sent : () => undefined));
+    };
     const client: Client = { address: rinfo.address, port: rinfo.port, transport: 'udp' };
     let reply: Reply | Promise<Reply>;
     try {
@@ -65,12 +75,12 @@ export function listenUdp(host: string, port: number, handler: Handler, logger: 
     if (reply === null) return;
     owed++;
     if (!isPending(reply)) {
-      socket.send(reply, rinfo.port, rinfo.address, sent);
+      sendAll(reply);
       return;
     }
     reply.then(
       (r) => {
-        if (r !== null) socket.send(r, rinfo.port, rinfo.address, sent);
+        if (r !== null) sendAll(r);
         else settle();
       },
       (err: unknown) => {

@@ -46,8 +46,8 @@ export interface TestServerOptions {
    * allowed, refresh off, unless overridden) without spelling it in the YAML.
    */
   admin?: Partial<AdminConfig> | true;
-  /** Admin knobs and the version, passed to startServer. */
-  server?: Pick<ServerOptions, 'admin' | 'version'>;
+  /** Admin knobs, the version and transfer timings, passed to startServer. */
+  server?: Pick<ServerOptions, 'admin' | 'version' | 'transfer'>;
 }
 
 export async function startTestServer(yaml: string, opts: TestServerOptions = {}): Promise<TestServer> {
