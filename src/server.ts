@@ -117,6 +117,8 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
             chain: () => chain,
             discovery: () => discovery.view(),
             reloads: () => reloads,
+            transfer: () => room.stats,
+            zoneSerials: () => room.serials(),
             adminRefused: () => adminListener?.refused() ?? 0,
             ready: () => readiness.state().ready,
           },
@@ -200,6 +202,7 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
       readiness: () => readiness.state(),
       discovery: () => discovery.view(),
       chain: () => chain,
+      zoneSerials: () => room.serials(),
       now,
     });
   try {

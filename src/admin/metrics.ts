@@ -18,6 +18,7 @@ import type { RequestTiming } from '../dns/pipeline.js';
 import { REPLY_SOURCES, type PipelineStats, type ReplySource } from '../dns/stats.js';
 import { CALL_OUTCOMES, DISCOVERED_KINDS, DISCOVERY_STATES, type DiscoveryView } from '../ec2/discovery.js';
 import type { ForwardChain } from '../forward/chain.js';
+import type { TransferStats } from '../transfer/stats.js';
 import { RCODE } from '../wire/codes.js';
 
 export interface ReloadCounts {
@@ -31,6 +32,9 @@ export interface MetricsSources {
   chain(): ForwardChain;
   discovery(): DiscoveryView;
   reloads(): ReloadCounts;
+  /** The transfer room's counters, and each zone's serial. */
+  transfer(): TransferStats;
+  zoneSerials(): ReadonlyArray<{ readonly zone: string; readonly role: string; readonly serial: number | undefined }>;
   /** Admin requests refused by admin.allow. */
   adminRefused(): number;
   ready(): boolean;
@@ -236,6 +240,44 @@ export class Metrics {
       const { state } = src.discovery();
       for (const s of DISCOVERY_STATES) set({ state: s }, s === state ? 1 : 0);
     });
+    // ---- zones and zone transfer ----
+    gauge(
+      'eipdns_zone_serial',
+      "Each zone's SOA serial (moves only when the zone's data changes): equal across a fleet once a change has reached every host.",
+      ['zone', 'role'],
+      (set) => {
+        for (const z of src.zoneSerials()) if (z.serial !== undefined) set({ zone: z.zone, role: z.role }, z.serial);
+      },
+    );
+    const t = (): TransferStats => src.transfer();
+    counter('eipdns_transfer_served_total', 'Zone transfers served as a primary, by kind: axfr, ixfr, ixfr_full (history too short: the whole zone), up_to_date.', ['kind'], (set) => {
+      const s = t().served;
+      set({ kind: 'axfr' }, s.axfr);
+      set({ kind: 'ixfr' }, s.ixfr);
+      set({ kind: 'ixfr_full' }, s.ixfrAsFull);
+      set({ kind: 'up_to_date' }, s.ixfrUpToDate);
+    });
+    counter('eipdns_transfer_refused_total', 'Zone transfer requests refused, by reason: acl (transfer.allow, key missing) or not_vouched (data expired or incomplete: SERVFAIL).', ['reason'], (set) => {
+      set({ reason: 'acl' }, t().refused);
+      set({ reason: 'not_vouched' }, t().notVouched);
+    });
+    counter('eipdns_tsig_failures_total', 'Signed messages that failed TSIG verification (BADKEY, BADSIG, BADTIME, BADTRUNC).', [], (set) => set({}, t().tsigFailures));
+    counter('eipdns_notify_total', 'NOTIFY messages, by direction and result: sent (datagrams, retries included), acked, failed (given up), received, refused.', ['direction', 'result'], (set) => {
+      const n = t().notify;
+      set({ direction: 'out', result: 'sent' }, n.sent);
+      set({ direction: 'out', result: 'acked' }, n.acked);
+      set({ direction: 'out', result: 'failed' }, n.failed);
+      set({ direction: 'in', result: 'received' }, n.received);
+      set({ direction: 'in', result: 'refused' }, n.refused);
+    });
+    counter('eipdns_transfer_fetched_total', 'Zone transfers taken as a secondary, by result: axfr, ixfr, up_to_date, failed.', ['result'], (set) => {
+      const f = t().fetched;
+      set({ result: 'axfr' }, f.axfr);
+      set({ result: 'ixfr' }, f.ixfr);
+      set({ result: 'up_to_date' }, f.upToDate);
+      set({ result: 'failed' }, f.failed);
+    });
+
     this.pollDuration = new Histogram({
       name: 'eipdns_ec2_poll_duration_seconds',
       help: 'Time one EC2 poll took (all its Describe calls, run in parallel).',

@@ -32,6 +32,7 @@ export interface StatusSources {
   readiness(): ReadinessState;
   discovery(): DiscoveryView;
   chain(): ForwardChain;
+  zoneSerials(): ReadonlyArray<{ readonly zone: string; readonly role: string; readonly serial: number | undefined }>;
   /** Discovery's clock (tests inject one). */
   now(): number;
 }
@@ -94,6 +95,8 @@ export interface StatusModel {
     readonly snapshot: { readonly generation: number; readonly fetchedAt: string | null; readonly stale: boolean; readonly expired: boolean };
   };
   readonly records: readonly RecordModel[];
+  /** Each zone's SOA serial (null: no data yet): equal across a fleet once a change reached every host. */
+  readonly zones: ReadonlyArray<{ readonly zone: string; readonly role: string; readonly serial: number | null }>;
   readonly upstream: {
     readonly servers: readonly UpstreamServerModel[];
     readonly inFlight: number;
@@ -161,6 +164,7 @@ export function buildStatus(src: StatusSources): StatusModel {
       since: isoOrNull(r.since),
       lastChange: r.lastChange ? change(r.lastChange) : null,
     })),
+    zones: src.zoneSerials().map((z) => ({ zone: z.zone, role: z.role, serial: z.serial ?? null })),
     upstream: {
       servers: up.servers.map((s) => ({
         server: s.server,
@@ -261,6 +265,7 @@ export function renderStatus(m: StatusModel): string {
     ]);
   }
   out.push(table(rows));
+  out.push(`zones ${m.zones.map((z) => `${z.zone} (${z.role}) serial ${z.serial ?? 'none yet'}`).join(', ')}`);
   out.push('');
   const up: string[][] = [['UPSTREAM', 'STATE', 'SENT', 'TIMEOUTS', 'ERRORS']];
   for (const s of m.upstream.servers) {

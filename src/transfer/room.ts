@@ -198,6 +198,19 @@ export class TransferRoom {
     return z.versions.current;
   }
 
+  /**
+   * Each zone's current serial, for /metrics and /status: comparing it across
+   * a fleet answers "did the last move reach every host?". Undefined for a
+   * primary zone before its first complete poll and a secondary without a copy.
+   */
+  serials(): Array<{ readonly zone: string; readonly role: 'primary' | 'secondary'; readonly serial: number | undefined }> {
+    return [...this.zones.values()].map((z) =>
+      z.kind === 'secondary'
+        ? { zone: z.config.name, role: 'secondary', serial: z.zone.versions.current?.serial }
+        : { zone: z.config.name, role: 'primary', serial: z.versions.current?.serial },
+    );
+  }
+
   /** For /ready: secondary zones that hold no copy yet (their names answer SERVFAIL). */
   waiting(): string[] {
     const out: string[] = [];

@@ -12,6 +12,8 @@ import { startTestServer, type TestServer } from '../helpers/server.js';
 import { startUpstreamStub, type UpstreamStub } from '../helpers/upstream-stub.js';
 import { startFakeEc2, type FakeEc2 } from '../ec2/fake-ec2.js';
 import { clientFor, manualClock } from '../ec2/helpers.js';
+import { request, tcpMessages } from '../transfer/helpers.js';
+import { RCODE, TYPE } from '../../src/wire/codes.js';
 
 let fake: FakeEc2;
 let upstream: UpstreamStub;
@@ -172,8 +174,15 @@ describe('GET /metrics', () => {
     expect(after.value('eipdns_upstream_max_qps')).toBe(900);
     expect(after.value('eipdns_ready')).toBe(1);
     expect(after.value('eipdns_upstream_suspect', { server: label })).toBe(0);
-    // Only these transports, sources and kinds ever appear as label values: no client address, no query name.
-    const labelValues = new Set(after.text.split('\n').filter((l) => l.startsWith('eipdns_')).flatMap((l) => [...l.matchAll(/="([^"]*)"/g)].map((m) => m[1]!)));
+    // Only these transports, sources and kinds ever appear as label values: no
+    // client address, no query name. (The zone label names a configured zone.)
+    expect(after.value('eipdns_zone_serial', { zone: 'internal', role: 'primary' })).toBeGreaterThan(0);
+    const labelValues = new Set(
+      after.text
+        .split('\n')
+        .filter((l) => l.startsWith('eipdns_'))
+        .flatMap((l) => [...l.matchAll(/(\w+)="([^"]*)"/g)].filter((m) => m[1] !== 'zone').map((m) => m[2]!)),
+    );
     for (const value of labelValues) {
       expect(value, 'a label value').not.toMatch(/internal|example\.com|^127\.0\.0\.2$/);
     }
@@ -209,5 +218,21 @@ describe('GET /metrics', () => {
     expect(m.value('eipdns_ready')).toBe(0);
     expect(m.family('process_cpu_user_seconds_total').type).toBe('COUNTER');
     expect(m.family('nodejs_eventloop_lag_seconds').type).toBe('GAUGE');
+  });
+
+  it('counts zone transfers served and refused', async () => {
+    const withTransfer = yaml('127.0.0.0/8').replace('      ops: { a: ["10.0.9.9"] }', '      ops: { a: ["10.0.9.9"] }\n    transfer: { allow: ["127.0.0.1/32"] }');
+    srv = await startTestServer(withTransfer, { ec2Client: clientFor(fake) });
+    await srv.server.discovery().pollNow();
+    const before = await scrape(srv.adminPort);
+    const served = await tcpMessages(srv.port, request({ type: TYPE.AXFR }).msg);
+    expect(served[0]![3]! & 0x0f).toBe(RCODE.NOERROR);
+    const refused = await tcpMessages(srv.port, request({ type: TYPE.AXFR }).msg, { localAddress: '127.0.0.2' });
+    expect(refused[0]![3]! & 0x0f).toBe(RCODE.REFUSED);
+    const after = await scrape(srv.adminPort);
+    const d = (name: string, labels: Record<string, string>): number => after.value(name, labels) - before.value(name, labels);
+    expect(d('eipdns_transfer_served_total', { kind: 'axfr' })).toBe(1);
+    expect(d('eipdns_transfer_refused_total', { reason: 'acl' })).toBe(1);
+    expect(d('eipdns_transfer_served_total', { kind: 'ixfr' })).toBe(0);
   });
 });

@@ -122,6 +122,15 @@ describe('GET /status', () => {
     expect(line).toContain(`198.51.100.10 ${alloc} → ${b}`);
     expect(line).toContain(`12:03:12Z (1m ago): 10.0.1.10 (${a}) → 10.0.1.20 (${b})`);
     expect(table).toMatch(/^ops\.internal +10\.0\.9\.9 +static /m);
+
+    // The zone's serial, as DNS answers it: what a fleet compares to see a move everywhere.
+    const soa = await query(srv.port, 'internal', 'SOA');
+    const serial = (soa.packet.answers[0] as unknown as { serial: number }).serial;
+    expect(serial).toBeGreaterThan(0);
+    expect(status.zones).toEqual([{ zone: 'internal', role: 'primary', serial }]);
+    expect(table).toContain(`zones internal (primary) serial ${serial}`);
+    const metrics = (await get(srv.adminPort, '/metrics')).body;
+    expect(metrics).toContain(`eipdns_zone_serial{zone="internal",role="primary"} ${serial}`);
   });
 
   it('shows the last EC2 error and keeps the record history across a reload', async () => {
