@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeEc2 } from './ec2/fake-ec2.js';
 import { query } from './helpers/dns-client.js';
-import { dig, freePort, requireTools, run, sleep, stopProcess, track, waitFor } from './interop/tools.js';
+import { dig, freePort, requireTools, run, sleep, startDnsmasq, stopProcess, track, waitFor, type Dnsmasq } from './interop/tools.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bin = join(root, 'bin', 'eipdns.js');
@@ -107,7 +107,9 @@ describe('eipdns check', () => {
 });
 
 describe('eipdns serve (demo config, inventory file)', () => {
-  let tools: Record<'dig', string>;
+  let tools: Record<'dig' | 'dnsmasq', string>;
+  /** The README's stand-in for the VPC resolver: a public name answered with db's Elastic IP. */
+  let vpcResolver: Dnsmasq;
   let dir: string;
   let config: string;
   let inventoryFile: string;
@@ -129,7 +131,8 @@ describe('eipdns serve (demo config, inventory file)', () => {
       .filter((l) => typeof l.msg === 'string' && l.msg.startsWith(msg));
 
   beforeAll(async () => {
-    tools = requireTools('dig');
+    tools = requireTools('dig', 'dnsmasq');
+    vpcResolver = await startDnsmasq(tools.dnsmasq, { args: ['--address=/api.example.test/198.51.100.10'] });
     dir = tempDir();
     config = join(dir, 'demo.yaml');
     inventoryFile = join(dir, 'demo-inventory.json');
@@ -138,8 +141,11 @@ describe('eipdns serve (demo config, inventory file)', () => {
     // taken between the probe and the bind is retried.
     for (let attempt = 0; ; attempt++) {
       port = await freePort();
-      demoYaml = readFileSync(join(root, 'config', 'demo.yaml'), 'utf8').replace('127.0.0.1:5353', `127.0.0.1:${port}`);
+      demoYaml = readFileSync(join(root, 'config', 'demo.yaml'), 'utf8')
+        .replace('127.0.0.1:5353', `127.0.0.1:${port}`)
+        .replace('127.0.0.1:5354', `127.0.0.1:${vpcResolver.port}`);
       expect(demoYaml).toContain(`127.0.0.1:${port}`);
+      expect(demoYaml).toContain(`127.0.0.1:${vpcResolver.port}`);
       writeFileSync(config, demoYaml);
       output = '';
       child = track(spawn(process.execPath, [bin, 'serve', '--config', config], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] }));
@@ -160,6 +166,7 @@ describe('eipdns serve (demo config, inventory file)', () => {
 
   afterAll(async () => {
     if (child) await stopProcess(child);
+    await vpcResolver?.stop();
   });
 
   it('answers the demo names from the inventory', async () => {
@@ -171,6 +178,8 @@ describe('eipdns serve (demo config, inventory file)', () => {
     const queue = await dig(tools.dig, 'dig', { port, name: 'queue.internal' });
     expect(queue.status).toBe('NOERROR');
     expect(queue.answer).toEqual([]);
+    // The README's rewrite demo: the upstream says db's public IP, eipdns answers its private one.
+    expect(await a('api.example.test')).toEqual(['10.0.1.10']);
   });
 
   it('follows an edit of the inventory within a few poll intervals', async () => {
@@ -189,6 +198,8 @@ describe('eipdns serve (demo config, inventory file)', () => {
     );
     expect(moved).toEqual(['10.0.1.20']);
     expect(await a('cache.internal')).toEqual(['10.0.1.11']);
+    // A public name for db's Elastic IP follows it too (the cached answer is rewritten on the way out).
+    expect(await a('api.example.test')).toEqual(['10.0.1.20']);
   });
 
   it('keeps serving the running config when SIGHUP finds the file broken', async () => {
