@@ -4,20 +4,17 @@
 // The upstream stub holds its answers until the test lets them go, so no
 // assertion depends on how fast anything runs.
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { bin, root, spawnServe, type ServeProcess } from './helpers/cli.js';
 import { buildQuery, decode, sendTcp, sendUdp } from './helpers/dns-client.js';
 import { get } from './helpers/http-client.js';
 import { inventory } from './helpers/server.js';
 import { startUpstreamStub, type UpstreamStub } from './helpers/upstream-stub.js';
-import { freePort, run, stopProcess, track, waitFor } from './interop/tools.js';
+import { freePort, run, stopProcess, waitFor } from './interop/tools.js';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const bin = join(root, 'bin', 'eipdns.js');
 const eipdns = (...args: string[]) => run(process.execPath, [bin, ...args], 30_000);
 
 const dirs: string[] = [];
@@ -30,13 +27,8 @@ function tempDir(): string {
   return dir;
 }
 
-interface Running {
-  readonly child: ChildProcess;
+interface Running extends ServeProcess {
   readonly port: number;
-  readonly exited: Promise<number | null>;
-  /** pino lines whose msg starts with `msg`. */
-  logged(msg: string): Array<Record<string, unknown>>;
-  output(): string;
 }
 
 /**
@@ -49,27 +41,17 @@ async function serve(dir: string, yaml: (adminPort: number) => string): Promise<
     const adminPort = await freePort();
     const config = join(dir, 'eipdns.yaml');
     writeFileSync(config, yaml(adminPort));
-    let output = '';
-    const child = track(spawn(process.execPath, [bin, 'serve', '--config', config], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] }));
-    child.stdout!.setEncoding('utf8').on('data', (s: string) => (output += s));
-    child.stderr!.setEncoding('utf8').on('data', (s: string) => (output += s));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    const logged = (msg: string): Array<Record<string, unknown>> =>
-      output
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as Record<string, unknown>)
-        .filter((l) => typeof l.msg === 'string' && l.msg.startsWith(msg));
+    const p = spawnServe(config, { cwd: dir });
     try {
       const line = await waitFor('eipdns serve to listen', () => {
-        if (child.exitCode !== null) throw new Error(`eipdns exited ${child.exitCode}:\n${output}`);
-        return logged('listening (udp+tcp)')[0];
+        if (p.child.exitCode !== null) throw new Error(`eipdns exited ${p.child.exitCode}:\n${p.output()}`);
+        return p.logged('listening (udp+tcp)')[0];
       });
       const port = Number(/:(\d+)$/.exec((line.listen as string[])[0]!)![1]);
-      return { child, port, adminPort, config, exited, logged, output: () => output };
+      return { ...p, port, adminPort, config };
     } catch (err) {
-      await stopProcess(child);
-      if (!/EADDRINUSE/.test(output) || attempt >= 3) throw err;
+      await stopProcess(p.child);
+      if (!/EADDRINUSE/.test(p.output()) || attempt >= 3) throw err;
     }
   }
 }

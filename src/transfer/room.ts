@@ -130,10 +130,10 @@ export class TransferRoom {
           stats: this.stats,
           now: this.now,
           ...this.o.secondary,
+          onChange: () => this.emit(),
         });
         // New primaries or key: keep serving the copy we have until they answer.
         if (old?.kind === 'secondary') zone.seed(old.zone);
-        zone.onChange(() => this.emit());
         next.set(zc.name, { kind: 'secondary', config: zc, zone });
         if (this.started) zone.start();
       } else {

@@ -37,6 +37,8 @@ export interface SecondaryOptions {
   readonly stats: TransferStats;
   /** Clock (epoch ms) for expiry and TSIG times; timers stay real. */
   readonly now: () => number;
+  /** A new copy landed, or the zone expired or came back: its answers change. */
+  readonly onChange?: () => void;
   readonly limits?: TransferLimits;
   readonly history?: HistoryLimits;
   readonly timeouts?: StreamTimeouts;
@@ -53,7 +55,6 @@ export class SecondaryZone {
   private again = false;
   private stopped = false;
   private readonly abort = new AbortController();
-  private readonly listeners = new Set<() => void>();
   private readonly log: Logger;
   private failing = false;
 
@@ -82,11 +83,6 @@ export class SecondaryZone {
     this.versions.reset(from.versions.current);
     this.lastContact = from.lastContact;
     this.expired = from.expired;
-  }
-
-  onChange(listener: () => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
   }
 
   start(): void {
@@ -230,13 +226,7 @@ export class SecondaryZone {
   }
 
   private emit(): void {
-    for (const listener of this.listeners) {
-      try {
-        listener();
-      } catch (err) {
-        this.log.error({ err }, 'zone change listener threw');
-      }
-    }
+    this.o.onChange?.();
   }
 
   private async transfer(primary: HostPort, qtype: number, current: ZoneData | undefined): Promise<TransferResult> {

@@ -10,7 +10,7 @@ import { buildQuery, sendTcp, sendUdp } from '../helpers/dns-client.js';
 import { inventory, startTestServer, tempDir, type TestServer } from '../helpers/server.js';
 import { manualClock } from '../ec2/helpers.js';
 import { freePort, waitFor } from '../interop/tools.js';
-import { keyOf, newSecret, primaryYaml, rcodeOf, request, secondaryYaml, udpFrom } from './helpers.js';
+import { keyOf, newSecret, primaryYaml, rcodeOf, request, secondaryYaml } from './helpers.js';
 
 const EIPS = (dbIp: string) =>
   inventory([
@@ -102,11 +102,11 @@ describe('eipdns primary → eipdns secondary', () => {
   it('refuses NOTIFY from an address that is not a primary, and an unsigned one from a primary', async () => {
     const before = secondary.server.transfer.stats.notify.refused;
     const notify = request({ type: TYPE.SOA, opcode: OPCODE.NOTIFY, key: keyOf(secret) }).msg;
-    const other = await udpFrom(secondaryPort, notify, '127.0.0.2');
+    const other = await sendUdp(secondaryPort, notify, { from: '127.0.0.2' });
     expect(rcodeOf(other!)).toBe(RCODE.REFUSED);
-    const unsigned = await udpFrom(secondaryPort, request({ type: TYPE.SOA, opcode: OPCODE.NOTIFY }).msg);
+    const unsigned = await sendUdp(secondaryPort, request({ type: TYPE.SOA, opcode: OPCODE.NOTIFY }).msg);
     expect(rcodeOf(unsigned!)).toBe(RCODE.REFUSED);
-    const wrongKey = await udpFrom(secondaryPort, request({ type: TYPE.SOA, opcode: OPCODE.NOTIFY, key: keyOf(newSecret()) }).msg);
+    const wrongKey = await sendUdp(secondaryPort, request({ type: TYPE.SOA, opcode: OPCODE.NOTIFY, key: keyOf(newSecret()) }).msg);
     expect(rcodeOf(wrongKey!)).toBe(RCODE.NOTAUTH);
     expect(secondary.server.transfer.stats.notify.refused).toBe(before + 2);
   });

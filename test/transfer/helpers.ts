@@ -3,7 +3,6 @@
 // raw AXFR/IXFR/NOTIFY exchanges over real sockets.
 
 import { randomBytes } from 'node:crypto';
-import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 import { CLASS, OPCODE, TYPE } from '../../src/wire/codes.js';
 import { textToWire } from '../../src/wire/name.js';
@@ -128,22 +127,6 @@ export function tcpMessages(port: number, msg: Buffer, o: { localAddress?: strin
     });
     socket.on('error', done);
     socket.on('close', done);
-  });
-}
-
-/** One datagram from `localAddress`, the reply or null. */
-export function udpFrom(port: number, msg: Buffer, localAddress = '127.0.0.1', timeoutMs = 2000): Promise<Buffer | null> {
-  return new Promise((resolve) => {
-    const socket = createSocket('udp4');
-    const timer = setTimeout(() => finish(null), timeoutMs);
-    const finish = (r: Buffer | null): void => {
-      clearTimeout(timer);
-      socket.close();
-      resolve(r);
-    };
-    socket.on('message', (m) => finish(m));
-    socket.on('error', () => finish(null));
-    socket.bind(0, localAddress, () => socket.send(msg, port, '127.0.0.1'));
   });
 }
 

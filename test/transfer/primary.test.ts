@@ -11,10 +11,11 @@ import { loadConfig } from '../../src/config/load.js';
 import { TransferReader } from '../../src/transfer/incoming.js';
 import { RCODE, TYPE } from '../../src/wire/codes.js';
 import { sameContent, type ZoneData } from '../../src/zone/data.js';
+import { sendUdp } from '../helpers/dns-client.js';
 import { inventory, startTestServer, type TestServer } from '../helpers/server.js';
 import { captureLogger, LEVEL, manualClock } from '../ec2/helpers.js';
 import { waitFor } from '../interop/tools.js';
-import { keyOf, newSecret, primaryYaml, rcodeOf, request, tcpMessages, udpFrom } from './helpers.js';
+import { keyOf, newSecret, primaryYaml, rcodeOf, request, tcpMessages } from './helpers.js';
 
 const NAMES = 10_000;
 const ipOf = (i: number): string => `10.${(i >> 16) & 0xff}.${(i >> 8) & 0xff}.${i & 0xff}`;
@@ -107,7 +108,7 @@ describe('IXFR, refusals and vouching', () => {
     const tcp = await tcpMessages(srv.port, request({ type: TYPE.IXFR, serial, key }).msg);
     expect(tcp).toHaveLength(1);
     expect(tcp[0]!.readUInt16BE(6)).toBe(1); // ANCOUNT: the SOA
-    const udp = await udpFrom(srv.port, request({ type: TYPE.IXFR, serial: first, key }).msg);
+    const udp = await sendUdp(srv.port, request({ type: TYPE.IXFR, serial: first, key }).msg);
     expect(udp!.readUInt16BE(6)).toBe(1);
     expect(srv.server.transfer.stats.served.ixfrUpToDate).toBe(2);
   });
@@ -123,7 +124,7 @@ describe('IXFR, refusals and vouching', () => {
     expect(rcodeOf(other[0]!)).toBe(RCODE.REFUSED);
     const unsigned = await tcpMessages(srv.port, request({ type: TYPE.AXFR }).msg);
     expect(rcodeOf(unsigned[0]!)).toBe(RCODE.REFUSED);
-    expect(rcodeOf((await udpFrom(srv.port, request({ type: TYPE.AXFR, key }).msg))!)).toBe(RCODE.FORMERR);
+    expect(rcodeOf((await sendUdp(srv.port, request({ type: TYPE.AXFR, key }).msg))!)).toBe(RCODE.FORMERR);
     const lines = log.at(LEVEL.warn).filter((l) => l.msg === 'zone transfer refused').map((l) => l.reason);
     expect(lines).toEqual(expect.arrayContaining(['address not in transfer.allow', 'request not signed (zone requires key transfer-key)']));
   });

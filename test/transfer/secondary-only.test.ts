@@ -3,19 +3,17 @@
 // endpoint in its config that it must never call, and still it serves the
 // zone it copies from its primary.
 
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeEc2, type FakeEc2 } from '../ec2/fake-ec2.js';
+import { spawnServe } from '../helpers/cli.js';
 import { query } from '../helpers/dns-client.js';
 import { inventory, startTestServer, type TestServer } from '../helpers/server.js';
-import { freePort, sleep, stopProcess, track, waitFor } from '../interop/tools.js';
+import { freePort, sleep, stopProcess, waitFor } from '../interop/tools.js';
 import { newSecret, primaryYaml, secondaryYaml } from './helpers.js';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const secret = newSecret();
 let fake: FakeEc2;
 let primary: TestServer;
@@ -46,22 +44,19 @@ describe('a secondary-only eipdns', () => {
     // Nothing the SDK's credential chain could find: no AWS_* variables, an empty HOME, no IMDS.
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_')));
     Object.assign(env, { HOME: dir, AWS_EC2_METADATA_DISABLED: 'true' });
-    const child = track(spawn(process.execPath, [join(root, 'bin', 'eipdns.js'), 'serve', '--config', join(dir, 'eipdns.yaml')], { env, stdio: ['ignore', 'pipe', 'pipe'] }));
-    let output = '';
-    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    const serve = spawnServe(join(dir, 'eipdns.yaml'), { env });
     try {
       await waitFor('the secondary to answer from its copy', async () => {
-        if (child.exitCode !== null) throw new Error(`eipdns exited: ${output}`);
+        if (serve.child.exitCode !== null) throw new Error(`eipdns exited: ${serve.output()}`);
         const a = await query(port, 'db.internal', 'A', { timeoutMs: 300 }).catch(() => undefined);
         return a?.addresses.includes('10.0.1.10') ? true : undefined;
       }, 15_000);
       // Several poll intervals of a config that polled would have called by now.
       await sleep(1_000);
       expect(fake.calls).toEqual([]);
-      expect(output).not.toMatch(/credential|EC2 discovery/i);
+      expect(serve.output()).not.toMatch(/credential|EC2 discovery/i);
     } finally {
-      await stopProcess(child);
+      await stopProcess(serve.child);
     }
   });
 });
