@@ -10,17 +10,27 @@
 // time from the AssociateAddress response to the first answer carrying the new
 // IP. A move not seen within 5 poll intervals counts as a failure.
 //
-//   npm run bench:failover                           20 moves, 1000 ms polls
+// The transfer tier (issue 9) puts zone transfer in the path: an eipdns
+// primary polls EC2 and NOTIFYs an eipdns secondary (both processes, TSIG),
+// and the probe asks the secondary. Then it counts EC2 calls for 1 primary +
+// N secondaries against N independent pollers (all processes on loopback),
+// and times the transfer of a 10,000-name zone and the secondary's RSS.
+//
+//   npm run bench:failover                           both tiers, 20 moves, 1000 ms polls
+//   npm run bench:failover -- --tier direct          one eipdns polling EC2 (the original)
+//   npm run bench:failover -- --tier transfer --secondaries 50 --zone-names 10000
 //   npm run bench:failover -- --poll-ms 2000 --moves 10
 //
-// Target: max flip time ≤ poll interval + 100 ms. Exit status 0 when met, 1
-// when not (or on an error), 130 when interrupted. Everything started here is
-// stopped on exit, Ctrl-C included.
+// Targets: max flip time ≤ poll interval + 100 ms (direct), ≤ poll interval +
+// 300 ms through a primary and a secondary (transfer). Exit status 0 when met,
+// 1 when not (or on an error), 130 when interrupted. Everything started here
+// is stopped on exit, Ctrl-C included.
 
 import { AssociateAddressCommand } from '@aws-sdk/client-ec2';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -30,6 +40,10 @@ import { startFakeEc2, type FakeEc2 } from '../test/ec2/fake-ec2.js';
 import { clientFor } from '../test/ec2/helpers.js';
 import { buildQuery, decode } from '../test/helpers/dns-client.js';
 import { freePort } from '../test/interop/tools.js';
+import { tcpExchange } from '../src/transfer/client.js';
+import { TransferReader } from '../src/transfer/incoming.js';
+import { transferRequest } from '../src/transfer/secondary.js';
+import { sign, StreamVerifier, tsigKey, type TsigKey } from '../src/transfer/tsig.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const NAME = 'db.internal';
@@ -39,6 +53,9 @@ const PROBE_EVERY_MS = 10;
 /** A move not seen within this many poll intervals is a failure. */
 const MOVE_BUDGET_INTERVALS = 5;
 const TARGET_SLACK_MS = 100;
+/** Through a primary, NOTIFY, IXFR and a secondary. */
+const TRANSFER_SLACK_MS = 300;
+const KEY_NAME = 'transfer-key';
 const STARTUP_BUDGET_MS = 20_000;
 const STOP_GRACE_MS = 5_000;
 /** A probe reply slower than this is flagged: some process stalled (busy machine). */
@@ -49,11 +66,19 @@ const SLOW_REPLY_MS = 20;
 interface Options {
   readonly pollMs: number;
   readonly moves: number;
+  readonly tier: 'direct' | 'transfer' | 'all';
+  readonly secondaries: number;
+  readonly zoneNames: number;
 }
 
-const HELP = `Usage: npm run bench:failover -- [--poll-ms MS] [--moves N]
-  --poll-ms MS  eipdns ec2.poll_interval_ms (default 1000, at least 250)
-  --moves N     Elastic IP moves to time (default 20)
+const HELP = `Usage: npm run bench:failover -- [--tier direct|transfer|all] [--poll-ms MS] [--moves N]
+                                   [--secondaries N] [--zone-names N]
+  --tier T          direct: one eipdns polling EC2; transfer: through a primary and
+                    secondaries (issue 9); all (default): both
+  --poll-ms MS      eipdns ec2.poll_interval_ms (default 1000, at least 250)
+  --moves N         Elastic IP moves to time (default 20)
+  --secondaries N   secondaries (and independent pollers) for the EC2 call count (default 50)
+  --zone-names N    names in the zone whose transfer is timed (default 10000)
 `;
 
 function parseOptions(argv: readonly string[]): Options {
@@ -64,6 +89,9 @@ function parseOptions(argv: readonly string[]): Options {
       options: {
         'poll-ms': { type: 'string' },
         moves: { type: 'string' },
+        tier: { type: 'string' },
+        secondaries: { type: 'string' },
+        'zone-names': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -80,7 +108,15 @@ function parseOptions(argv: readonly string[]): Options {
     if (!Number.isInteger(n) || n < min) throw new BenchError(`--${name} wants an integer ≥ ${min}, got "${text}"`);
     return n;
   };
-  return { pollMs: integer('poll-ms', values['poll-ms'], 1000, 250), moves: integer('moves', values.moves, 20, 1) };
+  const tier = values.tier ?? 'all';
+  if (tier !== 'direct' && tier !== 'transfer' && tier !== 'all') throw new BenchError(`--tier wants direct, transfer or all, got "${tier}"`);
+  return {
+    pollMs: integer('poll-ms', values['poll-ms'], 1000, 250),
+    moves: integer('moves', values.moves, 20, 1),
+    tier,
+    secondaries: integer('secondaries', values.secondaries, 50, 1),
+    zoneNames: integer('zone-names', values['zone-names'], 10_000, 1),
+  };
 }
 
 // ---- interruption -------------------------------------------------------------
@@ -100,7 +136,8 @@ class Interrupted extends Error {
 }
 
 const run = new AbortController();
-let eipdnsChild: ChildProcess | undefined;
+/** Every eipdns started and not yet stopped. */
+const children = new Set<ChildProcess>();
 
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(signal, () => {
@@ -109,12 +146,14 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
       return;
     }
     // A second signal while cleaning up: stop waiting.
-    eipdnsChild?.kill('SIGKILL');
+    for (const child of children) child.kill('SIGKILL');
     process.exit(130);
   });
 }
 // Last resort if the process exits some other way.
-process.on('exit', () => eipdnsChild?.kill('SIGKILL'));
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -201,7 +240,8 @@ function startEipdns(config: string): Eipdns {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  eipdnsChild = child;
+  children.add(child);
+  child.once('exit', () => children.delete(child));
   // pino writes to stdout; stderr has Node's own warnings and crashes.
   let log = '';
   let output = '';
@@ -314,10 +354,10 @@ function loadavg(): string {
   }
 }
 
-function report(opts: Options, moves: readonly Move[], budgetMs: number): boolean {
+function report(opts: Options, moves: readonly Move[], budgetMs: number, slackMs = TARGET_SLACK_MS): boolean {
   const seen = moves.flatMap((m) => (m.probe.ms === undefined ? [] : [m.probe.ms])).sort((a, b) => a - b);
   const missed = moves.length - seen.length;
-  const limit = opts.pollMs + TARGET_SLACK_MS;
+  const limit = opts.pollMs + slackMs;
   const count = moves.length === opts.moves ? `${moves.length}` : `${moves.length} of ${opts.moves}`;
   console.log(`\nflip time (AssociateAddress response → first answer with the new IP), ${count} moves:`);
   if (seen.length > 0) {
@@ -327,7 +367,7 @@ function report(opts: Options, moves: readonly Move[], budgetMs: number): boolea
     console.log(`  no move seen within ${fmtMs(budgetMs)}`);
   }
   const pass = moves.length === opts.moves && missed === 0 && seen[seen.length - 1]! <= limit;
-  console.log(`target: max ≤ poll interval + ${TARGET_SLACK_MS} ms = ${fmtMs(limit)}: ${pass ? 'PASS' : 'FAIL'}`);
+  console.log(`target: max ≤ poll interval + ${slackMs} ms = ${fmtMs(limit)}: ${pass ? 'PASS' : 'FAIL'}`);
   return pass;
 }
 
@@ -372,7 +412,7 @@ async function runMoves(world: World, port: number, opts: Options, signal: Abort
     for (let n = 1; n <= opts.moves; n++) {
       // Counted from the previous flip, which followed a poll: a random phase of the poll timer.
       await sleep(opts.pollMs * (0.5 + Math.random()), signal);
-      const target = world.instances[n % 2]!;
+      const target = otherInstance(world);
       const move = new AssociateAddressCommand({ AllocationId: world.allocationId, InstanceId: target.id, AllowReassociation: true });
       await client.send(move, { abortSignal: signal });
       const probe = await probeFor(port, target.ip, performance.now(), budgetMs, signal);
@@ -396,9 +436,21 @@ async function runMoves(world: World, port: number, opts: Options, signal: Abort
 
 async function main(): Promise<number> {
   const opts = parseOptions(process.argv.slice(2));
-  const { signal } = run;
   ensureBuilt();
+  let pass = true;
+  if (opts.tier !== 'transfer') {
+    console.log('== direct: one eipdns polling EC2 ==\n');
+    pass = (await runDirect(opts)) && pass;
+  }
+  if (opts.tier !== 'direct') {
+    console.log(`${opts.tier === 'all' ? '\n' : ''}== transfer: an eipdns primary polling EC2, eipdns secondaries by NOTIFY + IXFR (issue 9) ==\n`);
+    pass = (await runTransfer(opts)) && pass;
+  }
+  return pass ? 0 : 1;
+}
 
+async function runDirect(opts: Options): Promise<boolean> {
+  const { signal } = run;
   const dir = mkdtempSync(join(tmpdir(), 'eipdns-failover-'));
   let world: World | undefined;
   let eipdns: Eipdns | undefined;
@@ -429,12 +481,306 @@ async function main(): Promise<number> {
     const slowest = Math.max(0, ...moves.map((m) => m.probe.slowestReplyMs));
     console.log(`\nprobe: ${sent} queries, slowest reply ${slowest.toFixed(1)} ms; load average at end ${loadavg()}`);
     if (eipdns.log().trim() !== '') console.log(`\neipdns logged (level warn and above):\n${eipdns.log().trimEnd()}`);
-    return pass ? 0 : 1;
+    return pass;
   } finally {
     await eipdns?.stop();
     await world?.fake.close();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+// ---- the transfer tier (issue 9) -------------------------------------------------
+
+interface TransferConfigs {
+  readonly dir: string;
+  readonly upstreamPort: number;
+  readonly endpoint: string;
+  readonly pollMs: number;
+}
+
+/** A primary of zone `internal`: `db` from the Role=db Elastic IP, plus `extra` record lines; NOTIFY to `notify`. */
+function writePrimaryConfig(c: TransferConfigs, file: string, port: number, notify: readonly number[], extra: readonly string[] = []): string {
+  const path = join(c.dir, file);
+  writeFileSync(
+    path,
+    `listen: ["127.0.0.1:${port}"]
+upstream:
+  servers: ["127.0.0.1:${c.upstreamPort}"]   # nothing listens there
+ec2:
+  region: us-east-1
+  endpoint: "${c.endpoint}"
+  poll_interval_ms: ${c.pollMs}
+zones:
+  - name: internal
+    # An hour: only NOTIFY can carry a move to the secondaries in time.
+    soa: { refresh: 3600, retry: 5, expire: 7200 }
+    records:
+      db: { elastic_ip: { tag: { Role: db } } }
+${extra.map((l) => `      ${l}`).join('\n')}
+    transfer:
+      allow: ["127.0.0.0/8"]
+      notify: [${notify.map((p) => `"127.0.0.1:${p}"`).join(', ')}]
+    tsig: { name: ${KEY_NAME}, algorithm: hmac-sha256, secret_file: transfer.key }
+acl:
+  allow: ["127.0.0.0/8"]
+log:
+  level: warn
+`,
+  );
+  return path;
+}
+
+function writeSecondaryConfig(c: TransferConfigs, file: string, port: number, primaryPort: number): string {
+  const path = join(c.dir, file);
+  writeFileSync(
+    path,
+    `listen: ["127.0.0.1:${port}"]
+upstream:
+  servers: ["127.0.0.1:${c.upstreamPort}"]
+zones:
+  - name: internal
+    primaries: ["127.0.0.1:${primaryPort}"]
+    tsig: { name: ${KEY_NAME}, algorithm: hmac-sha256, secret_file: transfer.key }
+acl:
+  allow: ["127.0.0.0/8"]
+log:
+  level: warn
+`,
+  );
+  return path;
+}
+
+/** Resident set size of a process, from /proc (MB). */
+function rssMb(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m === null ? NaN : Number(m[1]) / 1024;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Starts `count` eipdns processes a few at a time (2 CPUs: starting 50 at once only queues them). */
+async function startMany(configs: readonly string[], readyPort: (i: number) => number, want: string, signal: AbortSignal): Promise<Eipdns[]> {
+  const started: Eipdns[] = [];
+  for (let i = 0; i < configs.length; i += 5) {
+    const batch = configs.slice(i, i + 5).map((c) => startEipdns(c));
+    started.push(...batch);
+    for (let j = 0; j < batch.length; j++) {
+      const ready = await probeFor(readyPort(i + j), want, performance.now(), STARTUP_BUDGET_MS * 3, signal);
+      if (ready.ms === undefined) throw new BenchError(`eipdns #${i + j} never answered ${want}:\n${batch[j]!.output()}`);
+    }
+  }
+  return started;
+}
+
+function callCount(fake: FakeEc2, from: number): number {
+  return fake.calls.slice(from).filter((c) => c.action !== 'AssociateAddress').length;
+}
+
+/** The private IP the Role=db Elastic IP points at now. */
+function currentIp(world: World): string {
+  return world.fake.addresses.get(world.allocationId)?.association?.privateIpAddress ?? IP_A;
+}
+
+/** The other instance: where the next move goes. */
+function otherInstance(world: World): { id: string; ip: string } {
+  return world.instances.find((i) => i.ip !== currentIp(world))!;
+}
+
+const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+
+async function runTransfer(opts: Options): Promise<boolean> {
+  const { signal } = run;
+  const dir = mkdtempSync(join(tmpdir(), 'eipdns-failover-transfer-'));
+  writeFileSync(join(dir, 'transfer.key'), `${randomBytes(32).toString('base64')}\n`);
+  let world: World | undefined;
+  const started: Eipdns[] = [];
+  const stopAll = async (): Promise<void> => {
+    await Promise.all(started.splice(0).map((e) => e.stop()));
+  };
+  let pass = true;
+  try {
+    world = await startWorld();
+    const { fake } = world;
+    const c: TransferConfigs = { dir, upstreamPort: await freePort(), endpoint: fake.url, pollMs: opts.pollMs };
+
+    // 1. Flip time through a primary and a secondary.
+    {
+      const [pPort, sPort] = [await freePort(), await freePort()];
+      const primary = startEipdns(writePrimaryConfig(c, 'primary.yaml', pPort, [sPort]));
+      started.push(primary);
+      if ((await probeFor(pPort, IP_A, performance.now(), STARTUP_BUDGET_MS, signal)).ms === undefined) {
+        throw new BenchError(`the primary never answered ${NAME} A ${IP_A}:\n${primary.output()}`);
+      }
+      const secondary = startEipdns(writeSecondaryConfig(c, 'secondary.yaml', sPort, pPort));
+      started.push(secondary);
+      const ready = await probeFor(sPort, IP_A, performance.now(), STARTUP_BUDGET_MS, signal);
+      if (ready.ms === undefined) throw new BenchError(`the secondary never answered ${NAME} A ${IP_A}:\n${primary.output()}\n${secondary.output()}`);
+      console.log(`primary (pid ${primary.child.pid}) on 127.0.0.1:${pPort} polls the fake EC2; secondary (pid ${secondary.child.pid}) on 127.0.0.1:${sPort}, TSIG, SOA refresh 1 h`);
+      console.log(`poll_interval_ms ${opts.pollMs}, ${opts.moves} moves, probing the secondary every ${PROBE_EVERY_MS} ms; load average ${loadavg()}\n`);
+      const moves = await runMoves(world, sPort, opts, signal);
+      pass = report(opts, moves, MOVE_BUDGET_INTERVALS * opts.pollMs, TRANSFER_SLACK_MS) && pass;
+      for (const e of [primary, secondary]) if (e.log().trim() !== '') console.log(`\n${e === primary ? 'primary' : 'secondary'} logged (warn and above):\n${e.log().trimEnd()}`);
+      await stopAll();
+    }
+
+    // 2. EC2 calls: 1 primary + N secondaries, then N independent pollers, over the same window with the same moves.
+    const n = opts.secondaries;
+    const windowMoves = 3;
+    const measure = async (label: string, probePorts: readonly number[]): Promise<{ calls: number; windowMs: number; followedMs: number[] }> => {
+      const from = fake.calls.length;
+      const t0 = performance.now();
+      const followedMs: number[] = [];
+      const client = clientFor(fake);
+      try {
+        for (let m = 0; m < windowMoves; m++) {
+          await sleep(opts.pollMs * 2, signal);
+          const target = otherInstance(world!);
+          await client.send(new AssociateAddressCommand({ AllocationId: world!.allocationId, InstanceId: target.id, AllowReassociation: true }), { abortSignal: signal });
+          const since = performance.now();
+          // Every server must follow; the slowest one's time is the move's.
+          let slowest = 0;
+          for (const p of probePorts) {
+            const r = await probeFor(p, target.ip, since, MOVE_BUDGET_INTERVALS * opts.pollMs, signal);
+            if (r.ms === undefined) throw new BenchError(`${label}: a server on port ${p} never answered ${target.ip}`);
+            slowest = Math.max(slowest, r.ms);
+          }
+          followedMs.push(slowest);
+        }
+        await sleep(opts.pollMs * 2, signal);
+      } finally {
+        client.destroy();
+      }
+      return { calls: callCount(fake, from), windowMs: performance.now() - t0, followedMs };
+    };
+    console.log(`\nEC2 calls, 1 primary + ${n} secondaries vs ${n} independent pollers (processes on loopback, ${windowMoves} moves in each window):`);
+    const pPort = await freePort();
+    const sPorts: number[] = [];
+    for (let i = 0; i < n; i++) sPorts.push(await freePort());
+    const startedAt = performance.now();
+    started.push(startEipdns(writePrimaryConfig(c, 'primary-n.yaml', pPort, sPorts)));
+    if ((await probeFor(pPort, currentIp(world), performance.now(), STARTUP_BUDGET_MS, signal)).ms === undefined) {
+      throw new BenchError(`the primary never answered:\n${started[0]!.output()}`);
+    }
+    started.push(...(await startMany(sPorts.map((p, i) => writeSecondaryConfig(c, `secondary-${i}.yaml`, p, pPort)), (i) => sPorts[i]!, currentIp(world), signal)));
+    console.log(`  started 1 + ${n} in ${fmtMs(performance.now() - startedAt)}; load average ${loadavg()}`);
+    const tiered = await measure('secondaries', sPorts);
+    const secondaryRss = started.slice(1).map((e) => rssMb(e.child.pid));
+    const primaryRss = rssMb(started[0]!.child.pid);
+    await stopAll();
+    const pollerPorts: number[] = [];
+    for (let i = 0; i < n; i++) pollerPorts.push(await freePort());
+    // The direct tier's config: each polls EC2 itself.
+    const pollerConfigs = pollerPorts.map((p, i) => {
+      const d = join(dir, `poller-${i}`);
+      mkdirSync(d);
+      return writeConfig(d, { port: p, upstreamPort: c.upstreamPort, endpoint: fake.url, pollMs: opts.pollMs });
+    });
+    const pollersAt = performance.now();
+    started.push(...(await startMany(pollerConfigs, (i) => pollerPorts[i]!, currentIp(world), signal)));
+    console.log(`  started ${n} pollers in ${fmtMs(performance.now() - pollersAt)}; load average ${loadavg()}`);
+    const flat = await measure('pollers', pollerPorts);
+    const pollerRss = started.map((e) => rssMb(e.child.pid));
+    await stopAll();
+    const perMin = (r: { calls: number; windowMs: number }): string => (r.calls / (r.windowMs / 60_000)).toFixed(0);
+    console.log(`  1 primary + ${n} secondaries: ${tiered.calls} Describe calls in ${(tiered.windowMs / 1000).toFixed(1)} s = ${perMin(tiered)}/min`);
+    console.log(`  ${n} independent pollers:      ${flat.calls} Describe calls in ${(flat.windowMs / 1000).toFixed(1)} s = ${perMin(flat)}/min`);
+    console.log(`  ratio ${(flat.calls / tiered.calls * (tiered.windowMs / flat.windowMs)).toFixed(1)}×`);
+    console.log(`  every server answering a move (slowest of ${n}, probed in turn): secondaries ${tiered.followedMs.map(fmtMs).join(', ')}; pollers ${flat.followedMs.map(fmtMs).join(', ')}`);
+    console.log(`  RSS: primary ${primaryRss.toFixed(0)} MB, secondary median ${median(secondaryRss).toFixed(0)} MB, poller median ${median(pollerRss).toFixed(0)} MB`);
+
+    // 3. A zone of N names: transfer time and the secondary's memory.
+    {
+      const names = opts.zoneNames;
+      const extra = Array.from({ length: names - 1 }, (_, i) => `host-${i}: { a: ["10.${(i >> 16) & 0xff}.${(i >> 8) & 0xff}.${i & 0xff}"] }`);
+      const [bigPrimaryPort, bigSecondaryPort] = [await freePort(), await freePort()];
+      const primary = startEipdns(writePrimaryConfig(c, 'primary-big.yaml', bigPrimaryPort, [bigSecondaryPort], extra));
+      started.push(primary);
+      const primaryReady = await probeFor(bigPrimaryPort, currentIp(world), performance.now(), STARTUP_BUDGET_MS * 3, signal);
+      if (primaryReady.ms === undefined) throw new BenchError(`the ${names}-name primary never answered:\n${primary.output()}`);
+      // The transfer on its own: an AXFR read into zone data by this process.
+      const key = tsigKey({ name: KEY_NAME, algorithm: 'hmac-sha256', secret: readFileSync(join(dir, 'transfer.key'), 'utf8').trim() });
+      const axfrMs: number[] = [];
+      let messages = 0;
+      let octets = 0;
+      for (let i = 0; i < 5; i++) {
+        const t = await timedAxfr(bigPrimaryPort, key);
+        axfrMs.push(t.ms);
+        messages = t.messages;
+        octets = t.octets;
+      }
+      console.log(`\nzone of ${names} names: AXFR (TSIG, read into zone data) ${messages} messages, ${(octets / 1024).toFixed(0)} KiB: median ${fmtMs(median(axfrMs))} of 5 (${axfrMs.map(fmtMs).join(', ')})`);
+      const t0 = performance.now();
+      const secondary = startEipdns(writeSecondaryConfig(c, 'secondary-big.yaml', bigSecondaryPort, bigPrimaryPort));
+      started.push(secondary);
+      const lastName = `host-${names - 2}.internal`;
+      const loaded = await probeName(bigSecondaryPort, lastName, t0, STARTUP_BUDGET_MS * 3, signal);
+      if (loaded === undefined) throw new BenchError(`the secondary never answered ${lastName}:\n${secondary.output()}`);
+      console.log(`  secondary started → answering from its copy: ${fmtMs(loaded)} (process start included)`);
+      // One move in the big zone: NOTIFY + IXFR of a 2-record change in a 10,000-name zone.
+      const client = clientFor(fake);
+      const target = otherInstance(world);
+      await client.send(new AssociateAddressCommand({ AllocationId: world.allocationId, InstanceId: target.id, AllowReassociation: true }), { abortSignal: signal });
+      client.destroy();
+      const flip = await probeFor(bigSecondaryPort, target.ip, performance.now(), MOVE_BUDGET_INTERVALS * opts.pollMs, signal);
+      console.log(`  a move in the ${names}-name zone reached the secondary in ${flip.ms === undefined ? 'never' : fmtMs(flip.ms)} (poll + NOTIFY + IXFR)`);
+      await sleep(1000, signal);
+      console.log(`  RSS with the zone loaded: secondary ${rssMb(secondary.child.pid).toFixed(0)} MB, primary ${rssMb(primary.child.pid).toFixed(0)} MB`);
+      await stopAll();
+    }
+    console.log(`\nload average at end ${loadavg()}`);
+    return pass;
+  } finally {
+    await stopAll();
+    await world?.fake.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** One signed AXFR of `internal`, read into zone data; its wall time. */
+async function timedAxfr(port: number, key: TsigKey): Promise<{ ms: number; messages: number; octets: number }> {
+  const id = 0x5151;
+  const unsigned = transferRequest('internal', id, 252, undefined);
+  const signed = sign(unsigned, key, { now: Math.floor(Date.now() / 1000) });
+  const verifier = new StreamVerifier(key, signed.mac, () => Math.floor(Date.now() / 1000));
+  const reader = new TransferReader('internal', id, 252, undefined);
+  let messages = 0;
+  let octets = 0;
+  const t0 = performance.now();
+  await tcpExchange({ host: '127.0.0.1', port }, signed.msg, (msg) => {
+    messages++;
+    octets += msg.length;
+    const problem = verifier.next(msg);
+    if (problem !== undefined) throw new BenchError(`AXFR: ${problem}`);
+    return reader.push(msg);
+  });
+  reader.result();
+  return { ms: performance.now() - t0, messages, octets };
+}
+
+/** ms from `since` until `name` A gets an answer with an address. */
+async function probeName(port: number, name: string, since: number, budgetMs: number, signal: AbortSignal): Promise<number | undefined> {
+  const socket = createSocket('udp4');
+  socket.on('error', () => undefined);
+  let seenAt: number | undefined;
+  socket.on('message', (msg) => {
+    try {
+      if (seenAt === undefined && decode(msg).addresses.length > 0) seenAt = performance.now();
+    } catch {
+      // not an answer we can read
+    }
+  });
+  try {
+    while (seenAt === undefined && performance.now() - since <= budgetMs) {
+      socket.send(buildQuery(name, 'A'), port, '127.0.0.1');
+      await sleep(PROBE_EVERY_MS, signal);
+    }
+  } finally {
+    socket.close();
+  }
+  return seenAt === undefined ? undefined : seenAt - since;
 }
 
 main().then(

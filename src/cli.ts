@@ -1,8 +1,9 @@
-// Command line: `eipdns serve|check|claim|probe`. Exit codes: 0 ok, 1 runtime
+// Command line: `eipdns serve|check|claim|probe|status`. Exit codes: 0 ok, 1 runtime
 // failure, 2 bad usage or bad config.
 
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { renderStatus, type StatusModel } from './admin/status.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { Config } from './config/types.js';
 import { createLogger, routeProcessWarnings, type Logger } from './log.js';
@@ -14,8 +15,11 @@ associations, everything else forwarded only to the VPC resolver.
 
 Usage:
   eipdns serve --config FILE      run the server (SIGHUP reloads FILE, SIGUSR2 polls
-                                  EC2 at once, SIGTERM stops)
+                                  EC2 at once, SIGTERM stops gracefully)
   eipdns check --config FILE      validate FILE; exit 0 if good, 2 with the problems
+  eipdns status --config FILE [--json]
+                                  ask the running server (its admin.listen) what it
+                                  answers for each name, from where, and since when
   eipdns claim NAME --config FILE [--force]
                                   associate NAME's Elastic IP with this instance
                                   (run at boot; refuses to take it from another
@@ -36,6 +40,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       options: {
         config: { type: 'string', short: 'c' },
         force: { type: 'boolean' },
+        json: { type: 'boolean' },
         server: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'V' },
@@ -59,7 +64,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(USAGE);
     return 2;
   }
-  if (!['serve', 'check', 'claim', 'probe'].includes(command)) {
+  if (!['serve', 'check', 'claim', 'probe', 'status'].includes(command)) {
     process.stderr.write(`eipdns: unknown command "${command}"\n\n${USAGE}`);
     return 2;
   }
@@ -76,6 +81,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       return 0;
     case 'serve':
       return serve(config);
+    case 'status':
+      return status(config, values.json === true);
     case 'probe':
       return runProbe(config, values.server !== undefined ? { server: values.server } : {}, { out: process.stdout, err: process.stderr });
     default: {
@@ -114,7 +121,7 @@ async function serve(initial: Config): Promise<number> {
   logConfig(logger, initial, 'config loaded');
   let server;
   try {
-    server = await startServer(initial, { logger });
+    server = await startServer(initial, { logger, version: version() });
   } catch (err) {
     // EADDRINUSE, or EACCES for port 53 without CAP_NET_BIND_SERVICE: say so plainly.
     logger.fatal({ err: (err as Error).message, listen: initial.listen }, 'cannot start');
@@ -126,8 +133,7 @@ async function serve(initial: Config): Promise<number> {
   let reloading = Promise.resolve();
   const reload = async (): Promise<void> => {
     try {
-      const next = loadConfig(initial.file);
-      await running.reload(next);
+      const next = await running.reloadFromFile();
       logger.level = next.log.level;
       logConfig(logger, next, 'config reloaded');
     } catch (err) {
@@ -143,17 +149,71 @@ async function serve(initial: Config): Promise<number> {
     logger.info('poll requested (SIGUSR2)');
     void running.discovery().pollNow();
   });
-  return new Promise<number>((resolve) => {
+  // docker stop, systemd and Kubernetes send SIGTERM and count any exit but 0
+  // as a failure: stop taking queries, answer those already taken (at most
+  // 2 s), exit 0. A second signal skips the wait.
+  const code = await new Promise<number>((resolve) => {
+    let stopping = false;
     const stop = (signal: string): void => {
+      if (stopping) {
+        logger.warn({ signal }, 'second signal: stopping now');
+        running.close().then(
+          () => resolve(0),
+          () => resolve(1),
+        );
+        return;
+      }
+      stopping = true;
       logger.info({ signal }, 'shutting down');
-      running.close().then(
-        () => resolve(0),
-        () => resolve(1),
+      running.shutdown().then(
+        ({ drained }) => {
+          logger.info({ drained }, drained ? 'stopped' : 'stopped; queries still owed after the grace period were answered SERVFAIL');
+          resolve(0);
+        },
+        (err: unknown) => {
+          logger.error({ err: (err as Error).message }, 'shutdown failed');
+          resolve(1);
+        },
       );
     };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
   });
+  // Everything is closed; should some handle still hold the event loop, do
+  // not let it turn a clean stop into a SIGKILL.
+  setTimeout(() => process.exit(code), 1000).unref();
+  return code;
+}
+
+/** `eipdns status`: GET /status from the config's admin.listen and print it as a table (or the JSON). */
+async function status(config: Config, json: boolean): Promise<number> {
+  if (config.admin === undefined) {
+    process.stderr.write(`eipdns status: ${config.file} sets no admin.listen, so there is no admin port to ask\n`);
+    return 2;
+  }
+  const { host, port } = config.admin.listen;
+  // A wildcard listener is reached over loopback.
+  const target = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  const url = `http://${target.includes(':') ? `[${target}]` : target}:${port}/status`;
+  let res: Response;
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+    process.stderr.write(`eipdns status: cannot reach ${url}: ${cause} (is \`eipdns serve\` running with this config?)\n`);
+    return 1;
+  }
+  const body = await res.text();
+  if (res.status !== 200) {
+    process.stderr.write(`eipdns status: ${url} answered ${res.status}: ${body}`);
+    return 1;
+  }
+  if (json) {
+    process.stdout.write(body);
+    return 0;
+  }
+  process.stdout.write(renderStatus(JSON.parse(body) as StatusModel));
+  return 0;
 }
 
 function logConfig(logger: Logger, config: Config, msg: string): void {

@@ -2,18 +2,16 @@
 // in dist/, built by test/global-setup.ts) in a child process, with real
 // files, real signals and dig as the client.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeEc2 } from './ec2/fake-ec2.js';
+import { bin, root, spawnServe, type ServeProcess } from './helpers/cli.js';
 import { query } from './helpers/dns-client.js';
-import { dig, freePort, requireTools, run, sleep, stopProcess, track, waitFor } from './interop/tools.js';
+import { dig, freePort, requireTools, run, sleep, startDnsmasq, stopProcess, track, waitFor, type Dnsmasq } from './interop/tools.js';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const bin = join(root, 'bin', 'eipdns.js');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
 
 const eipdns = (...args: string[]) => run(process.execPath, [bin, ...args], 30_000);
@@ -107,29 +105,25 @@ describe('eipdns check', () => {
 });
 
 describe('eipdns serve (demo config, inventory file)', () => {
-  let tools: Record<'dig', string>;
+  let tools: Record<'dig' | 'dnsmasq', string>;
+  /** The README's stand-in for the VPC resolver: a public name answered with db's Elastic IP. */
+  let vpcResolver: Dnsmasq;
   let dir: string;
   let config: string;
   let inventoryFile: string;
   let demoYaml: string;
   let port: number;
-  let child: ChildProcess;
-  let output = '';
+  let serve: ServeProcess;
 
   const a = async (name: string): Promise<string[]> => {
     const r = await dig(tools.dig, 'dig', { port, name });
     return r.answer.filter((x) => x.type === 'A').map((x) => x.data);
   };
-  /** Log lines (pino JSON) with this msg prefix. */
-  const logged = (msg: string): Array<Record<string, unknown>> =>
-    output
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .filter((l) => typeof l.msg === 'string' && l.msg.startsWith(msg));
+  const logged = (msg: string): Array<Record<string, unknown>> => serve.logged(msg);
 
   beforeAll(async () => {
-    tools = requireTools('dig');
+    tools = requireTools('dig', 'dnsmasq');
+    vpcResolver = await startDnsmasq(tools.dnsmasq, { args: ['--address=/api.example.test/198.51.100.10'] });
     dir = tempDir();
     config = join(dir, 'demo.yaml');
     inventoryFile = join(dir, 'demo-inventory.json');
@@ -138,28 +132,29 @@ describe('eipdns serve (demo config, inventory file)', () => {
     // taken between the probe and the bind is retried.
     for (let attempt = 0; ; attempt++) {
       port = await freePort();
-      demoYaml = readFileSync(join(root, 'config', 'demo.yaml'), 'utf8').replace('127.0.0.1:5353', `127.0.0.1:${port}`);
+      demoYaml = readFileSync(join(root, 'config', 'demo.yaml'), 'utf8')
+        .replace('127.0.0.1:5353', `127.0.0.1:${port}`)
+        .replace('127.0.0.1:5354', `127.0.0.1:${vpcResolver.port}`);
       expect(demoYaml).toContain(`127.0.0.1:${port}`);
+      expect(demoYaml).toContain(`127.0.0.1:${vpcResolver.port}`);
       writeFileSync(config, demoYaml);
-      output = '';
-      child = track(spawn(process.execPath, [bin, 'serve', '--config', config], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] }));
-      child.stdout!.setEncoding('utf8').on('data', (s: string) => (output += s));
-      child.stderr!.setEncoding('utf8').on('data', (s: string) => (output += s));
+      serve = spawnServe(config, { cwd: dir });
       try {
         await waitFor('eipdns serve to listen', () => {
-          if (child.exitCode !== null) throw new Error(`eipdns exited ${child.exitCode}:\n${output}`);
+          if (serve.child.exitCode !== null) throw new Error(`eipdns exited ${serve.child.exitCode}:\n${serve.output()}`);
           return logged('listening').length > 0 ? true : undefined;
         });
         break;
       } catch (err) {
-        await stopProcess(child);
-        if (!/EADDRINUSE/.test(output) || attempt >= 3) throw err;
+        await stopProcess(serve.child);
+        if (!/EADDRINUSE/.test(serve.output()) || attempt >= 3) throw err;
       }
     }
   }, 30_000);
 
   afterAll(async () => {
-    if (child) await stopProcess(child);
+    if (serve) await stopProcess(serve.child);
+    await vpcResolver?.stop();
   });
 
   it('answers the demo names from the inventory', async () => {
@@ -171,6 +166,8 @@ describe('eipdns serve (demo config, inventory file)', () => {
     const queue = await dig(tools.dig, 'dig', { port, name: 'queue.internal' });
     expect(queue.status).toBe('NOERROR');
     expect(queue.answer).toEqual([]);
+    // The README's rewrite demo: the upstream says db's public IP, eipdns answers its private one.
+    expect(await a('api.example.test')).toEqual(['10.0.1.10']);
   });
 
   it('follows an edit of the inventory within a few poll intervals', async () => {
@@ -189,18 +186,20 @@ describe('eipdns serve (demo config, inventory file)', () => {
     );
     expect(moved).toEqual(['10.0.1.20']);
     expect(await a('cache.internal')).toEqual(['10.0.1.11']);
+    // A public name for db's Elastic IP follows it too (the cached answer is rewritten on the way out).
+    expect(await a('api.example.test')).toEqual(['10.0.1.20']);
   });
 
   it('keeps serving the running config when SIGHUP finds the file broken', async () => {
     writeFileSync(config, `${demoYaml}\nbogus_key: 1\n`);
     const before = logged('reload failed').length;
-    child.kill('SIGHUP');
+    serve.child.kill('SIGHUP');
     const failures = await waitFor('"reload failed" in the log', () => {
       const lines = logged('reload failed');
       return lines.length > before ? lines : undefined;
     });
     expect(JSON.stringify(failures.at(-1))).toMatch(/bogus_key/);
-    expect(child.exitCode).toBeNull();
+    expect(serve.child.exitCode).toBeNull();
     expect(await a('db.internal')).toEqual(['10.0.1.20']);
     expect(await a('cache.internal')).toEqual(['10.0.1.11']);
   });
@@ -209,7 +208,7 @@ describe('eipdns serve (demo config, inventory file)', () => {
     writeFileSync(config, demoYaml.replace(/^(\s+)queue:.*$/m, (line, indent: string) => `${line}\n${indent}ops:   { a: ["10.0.9.9"] }`));
     expect(readFileSync(config, 'utf8')).toContain('ops:');
     const before = logged('config reloaded').length;
-    child.kill('SIGHUP');
+    serve.child.kill('SIGHUP');
     await waitFor('"config reloaded" in the log', () => (logged('config reloaded').length > before ? true : undefined));
     expect(await a('ops.internal')).toEqual(['10.0.9.9']);
     // Discovery data carried over the reload: the moved address is still served.
@@ -222,11 +221,11 @@ describe('eipdns serve (demo config, inventory file)', () => {
     writeFileSync(config, readFileSync(config, 'utf8').replace(/poll_interval_ms: \d+/, 'poll_interval_ms: 60000'));
     expect(readFileSync(config, 'utf8')).toContain('poll_interval_ms: 60000');
     const before = logged('config reloaded').length;
-    child.kill('SIGHUP');
+    serve.child.kill('SIGHUP');
     await waitFor('"config reloaded" in the log', () => (logged('config reloaded').length > before ? true : undefined));
     await sleep(300); // let the new discovery's first poll finish before the edit
     writeFileSync(inventoryFile, readFileSync(inventoryFile, 'utf8').replace('"10.0.1.20"', '"10.0.1.30"'));
-    child.kill('SIGUSR2');
+    serve.child.kill('SIGUSR2');
     const moved = await waitFor('db.internal to move to 10.0.1.30', async () => {
       const ips = await a('db.internal');
       return ips[0] === '10.0.1.30' ? ips : undefined;
@@ -236,8 +235,8 @@ describe('eipdns serve (demo config, inventory file)', () => {
   });
 
   it('exits 0 on SIGTERM', async () => {
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    child.kill('SIGTERM');
+    const exited = serve.exited;
+    serve.child.kill('SIGTERM');
     const code = await Promise.race([exited, sleep(10_000).then(() => 'still running' as const)]);
     expect(code).toBe(0);
     expect(logged('shutting down')).toHaveLength(1);
@@ -312,14 +311,11 @@ describe('the bundle as shipped', () => {
     delete env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED;
     delete env.AWS_SESSION_TOKEN;
     delete env.AWS_PROFILE;
-    const child = track(spawn(process.execPath, [bin, 'serve', '--config', config], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] }));
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    const serve = spawnServe(config, { cwd: dir, env });
+    const child = serve.child;
     try {
       const addresses = await waitFor('db.internal from the EC2 API', async () => {
-        if (child.exitCode !== null) throw new Error(`eipdns exited ${child.exitCode}:\n${stdout}${stderr}`);
+        if (child.exitCode !== null) throw new Error(`eipdns exited ${child.exitCode}:\n${serve.output()}`);
         const r = await query(port, 'db.internal', 'A', { timeoutMs: 500 });
         return r.addresses.length > 0 ? r.addresses : undefined;
       });
@@ -328,8 +324,8 @@ describe('the bundle as shipped', () => {
       expect(await stopProcess(child)).toBe(0);
       await fake.close();
     }
-    expect(stderr).toBe('');
-    const lines = stdout.split('\n').filter((l) => l !== '');
+    expect(serve.stderr()).toBe('');
+    const lines = serve.stdout().split('\n').filter((l) => l !== '');
     for (const line of lines) expect(() => JSON.parse(line) as unknown, line).not.toThrow();
     const warnings = lines.map((l) => JSON.parse(l) as { msg?: string }).filter((l) => l.msg?.startsWith('NodeVersionSupportWarning'));
     // The SDK warns below Node 22 only.

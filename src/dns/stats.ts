@@ -29,8 +29,18 @@ export class PipelineStats {
   dropped = 0;
   /** Forwarded queries not yet answered. */
   pending = 0;
+  /**
+   * Forwards that ended in SERVFAIL because no layer had an answer, by the
+   * UpstreamError code (Timeout, AllFailed, OverBudget, Overload, Closed; Error
+   * for anything else). A few keys at most.
+   */
+  readonly forwardErrors = new Map<string, number>();
 
   replied(source: ReplySource, rcode: number): void {
     this.responses[source][rcode & (RCODE_SLOTS - 1)]!++;
+  }
+
+  forwardFailed(code: string): void {
+    this.forwardErrors.set(code, (this.forwardErrors.get(code) ?? 0) + 1);
   }
 }

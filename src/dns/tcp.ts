@@ -5,7 +5,7 @@
 
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from '../log.js';
-import { isPending } from './pipeline.js';
+import { isPending, type Reply } from './pipeline.js';
 import type { Handler } from './udp.js';
 
 export interface TcpOptions {
@@ -21,7 +21,20 @@ export const DEFAULT_TCP_OPTIONS: TcpOptions = { idleTimeoutMs: 10_000, maxConne
 export interface TcpListener {
   readonly server: Server;
   readonly port: number;
+  /**
+   * Graceful stop: accepts no new connection; on each open one, answers the
+   * queries already received (in flight, and whole frames already buffered
+   * behind maxPipelined), ignores anything sent after this call, and closes
+   * its side once those answers are written. Resolves when every connection
+   * is done.
+   */
+  drain(): Promise<void>;
   close(): Promise<void>;
+}
+
+interface Connection {
+  /** Stop taking new queries; `done` is called once the owed answers are written. */
+  drain(): void;
 }
 
 export function listenTcp(
@@ -32,10 +45,25 @@ export function listenTcp(
   options: TcpOptions = DEFAULT_TCP_OPTIONS,
 ): Promise<TcpListener> {
   const sockets = new Set<Socket>();
+  const connections = new Map<Socket, Connection>();
+  let draining = false;
+  let drained: Promise<void> | undefined;
+  let idle: (() => void) | undefined;
+  const forget = (socket: Socket): void => {
+    if (!connections.delete(socket)) return;
+    if (draining && connections.size === 0) idle?.();
+  };
   const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+    if (draining) {
+      socket.destroy();
+      return;
+    }
     sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    serveConnection(socket, handler, logger, options);
+    socket.on('close', () => {
+      sockets.delete(socket);
+      forget(socket);
+    });
+    connections.set(socket, serveConnection(socket, handler, logger, options, () => forget(socket)));
   });
   server.maxConnections = options.maxConnections;
   return new Promise((resolve, reject) => {
@@ -47,9 +75,21 @@ export function listenTcp(
       resolve({
         server,
         port: typeof addr === 'object' && addr !== null ? addr.port : port,
+        drain() {
+          if (drained !== undefined) return drained;
+          draining = true;
+          server.close();
+          drained = new Promise<void>((done) => {
+            idle = done;
+          });
+          for (const c of [...connections.values()]) c.drain();
+          if (connections.size === 0) idle?.();
+          return drained;
+        },
         close: () =>
           new Promise<void>((done) => {
-            server.close(() => done());
+            if (server.listening) server.close(() => done());
+            else done();
             for (const s of sockets) s.destroy();
           }),
       });
@@ -57,25 +97,31 @@ export function listenTcp(
   });
 }
 
-function serveConnection(socket: Socket, handler: Handler, logger: Logger, options: TcpOptions): void {
+function serveConnection(socket: Socket, handler: Handler, logger: Logger, options: TcpOptions, finished: () => void): Connection {
   const client = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0, transport: 'tcp' as const };
   let pending: Buffer = Buffer.alloc(0);
   let inFlight = 0;
   let peerEnded = false;
+  let draining = false;
+  let ending = false;
 
   socket.setTimeout(options.idleTimeoutMs, () => socket.destroy());
   socket.on('error', () => socket.destroy());
 
-  const send = (reply: Buffer | null): void => {
-    inFlight--;
-    if (reply !== null && !socket.destroyed) {
-      const frame = Buffer.allocUnsafe(2 + reply.length);
-      frame.writeUInt16BE(reply.length, 0);
-      reply.copy(frame, 2);
-      socket.write(frame);
-    }
+  const write = (message: Buffer): void => {
+    const frame = Buffer.allocUnsafe(2 + message.length);
+    frame.writeUInt16BE(message.length, 0);
+    message.copy(frame, 2);
+    socket.write(frame);
   };
-  const sendLater = (reply: Buffer | null): void => {
+  // A zone transfer answers one request with several messages, written in order.
+  const send = (reply: Reply): void => {
+    inFlight--;
+    if (reply === null || socket.destroyed) return;
+    if (Buffer.isBuffer(reply)) write(reply);
+    else for (const m of reply) write(m);
+  };
+  const sendLater = (reply: Reply): void => {
     send(reply);
     drain();
   };
@@ -105,12 +151,24 @@ function serveConnection(socket: Socket, handler: Handler, logger: Logger, optio
       if (isPending(reply)) reply.then(sendLater, () => sendLater(null));
       else send(reply);
     }
+    if (draining) {
+      // Keep reading (and ignoring) so no unread bytes turn our close into a reset.
+      if (socket.isPaused()) socket.resume();
+      const whole = pending.length >= 2 && pending.length >= 2 + pending.readUInt16BE(0);
+      if (inFlight === 0 && !whole && !ending) {
+        ending = true;
+        // Our answers are flushed before the FIN; the peer may keep its side open.
+        socket.end(finished);
+      }
+      return;
+    }
     if (inFlight >= options.maxPipelined) socket.pause();
     else if (socket.isPaused() && !peerEnded) socket.resume();
     if (peerEnded && inFlight === 0 && !socket.destroyed) socket.end();
   };
 
   socket.on('data', (chunk: Buffer) => {
+    if (draining) return;
     pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
     drain();
   });
@@ -118,4 +176,10 @@ function serveConnection(socket: Socket, handler: Handler, logger: Logger, optio
     peerEnded = true;
     drain();
   });
+  return {
+    drain() {
+      draining = true;
+      drain();
+    },
+  };
 }

@@ -13,6 +13,14 @@ export type Handler = (msg: Buffer, client: Client) => Reply | Promise<Reply>;
 export interface UdpListener {
   readonly socket: Socket;
   readonly port: number;
+  /**
+   * Graceful stop: new datagrams are read and ignored from now on, while the
+   * socket stays open to send the replies still owed (forwarded queries in
+   * flight). Resolves once every one of them has been handed to the kernel.
+   */
+  drain(): Promise<void>;
+  /** Datagrams ignored since drain() began. */
+  ignored(): number;
   close(): Promise<void>;
 }
 
@@ -25,13 +33,37 @@ export function listenUdp(host: string, port: number, handler: Handler, logger: 
     ipv6Only: isIPv6(host),
   });
   let sendErrors = 0;
+  /** Replies not yet handed to the kernel: pending answers plus sends not yet completed. */
+  let owed = 0;
+  let draining = false;
+  let ignored = 0;
+  let idle: (() => void) | undefined;
+  let drained: Promise<void> | undefined;
+  const settle = (): void => {
+    if (--owed === 0 && idle !== undefined) idle();
+  };
   const sent = (err: Error | null): void => {
     // A vanished or unreachable client is routine; count it, do not crash or log per packet.
     if (err && sendErrors++ === 0) logger.warn({ err: err.message }, 'udp send failed (further failures not logged)');
+    settle();
   };
   socket.on('message', (msg, rinfo) => {
+    if (draining) {
+      ignored++;
+      return;
+    }
     // Port 0 cannot be answered (send() throws) and is always spoofed.
     if (rinfo.port === 0) return;
+    const sendAll = (r: Buffer | Buffer[]): void => {
+      if (Buffer.isBuffer(r)) {
+        socket.send(r, rinfo.port, rinfo.address, sent);
+        return;
+      }
+      // Several messages are a TCP-only answer (a zone transfer), never given
+      // to UDP; sent as they are, the last one settling what is owed.
+      if (r.length === 0) settle();
+      r.forEach((m, i) => socket.send(m, rinfo.port, rinfo.address, i === r.length - 1 ? sent : () => undefined));
+    };
     const client: Client = { address: rinfo.address, port: rinfo.port, transport: 'udp' };
     let reply: Reply | Promise<Reply>;
     try {
@@ -41,15 +73,20 @@ export function listenUdp(host: string, port: number, handler: Handler, logger: 
       return;
     }
     if (reply === null) return;
+    owed++;
     if (!isPending(reply)) {
-      socket.send(reply, rinfo.port, rinfo.address, sent);
+      sendAll(reply);
       return;
     }
     reply.then(
       (r) => {
-        if (r !== null) socket.send(r, rinfo.port, rinfo.address, sent);
+        if (r !== null) sendAll(r);
+        else settle();
       },
-      (err: unknown) => logger.error({ err }, 'query handler failed'),
+      (err: unknown) => {
+        logger.error({ err }, 'query handler failed');
+        settle();
+      },
     );
   });
   return new Promise((resolve, reject) => {
@@ -60,6 +97,12 @@ export function listenUdp(host: string, port: number, handler: Handler, logger: 
       resolve({
         socket,
         port: socket.address().port,
+        drain() {
+          draining = true;
+          drained ??= owed === 0 ? Promise.resolve() : new Promise<void>((done) => (idle = done));
+          return drained;
+        },
+        ignored: () => ignored,
         close: () => new Promise<void>((done) => socket.close(() => done())),
       });
     });

@@ -12,14 +12,115 @@
 // - after a failed poll the snapshot is stale (short TTLs); past max_stale
 //   without a success it is expired (SERVFAIL).
 
+import { performance } from 'node:perf_hooks';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { Config, RecordConfig, RecordSource } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { Snapshot, SnapshotSource } from '../zone/snapshot.js';
 import { describeError, type DescribedError } from './describe-error.js';
-import { createSourcePlan, staticAnswers, type Backend, type Ec2Calls, type PollResult, type SourcePlan } from './sources.js';
+import type { AddressOrigin } from './match.js';
+import {
+  createSourcePlan,
+  staticAnswers,
+  type Backend,
+  type CallOutcome,
+  type DiscoveredKind,
+  type Ec2Calls,
+  type PollResult,
+  type SourcePlan,
+} from './sources.js';
+
+/** starting: no poll has finished yet; ok: the last poll succeeded; degraded: it failed (last answers kept); expired: past max_stale. */
+export type DiscoveryState = 'starting' | 'ok' | 'degraded' | 'expired';
+export const DISCOVERY_STATES: readonly DiscoveryState[] = ['starting', 'ok', 'degraded', 'expired'];
+export const DISCOVERED_KINDS: readonly DiscoveredKind[] = ['elastic_ip', 'instances', 'network_interface'];
+export const CALL_OUTCOMES: readonly CallOutcome[] = ['ok', 'error', 'cancelled'];
+
+/** The last move of a record: when, and from which addresses (and their holders) to which. */
+export interface RecordChange {
+  /** Epoch ms (discovery's clock) of the poll that saw it. */
+  readonly at: number;
+  readonly from: readonly AddressOrigin[];
+  readonly to: readonly AddressOrigin[];
+}
+
+interface RecordHistory {
+  origins: readonly AddressOrigin[];
+  /** When the current addresses were first seen. */
+  since: number;
+  lastChange?: RecordChange;
+}
+
+/** More distinct error codes than this are counted under "Other" (a label's values must stay few). */
+const MAX_ERROR_CODES = 32;
+
+/**
+ * Counters and per-record history that outlive one Discovery: a reload that
+ * changes zones or ec2 settings builds a new discovery, and "when did
+ * db.internal last move" must not be forgotten on SIGHUP. The server owns
+ * one and hands it to every discovery it creates; metrics read it.
+ */
+export class DiscoveryStats {
+  /** Calls by kind and how they ended (one per kind per poll, pages included). */
+  readonly calls: Record<DiscoveredKind, Record<CallOutcome, number>> = {
+    elastic_ip: { ok: 0, error: 0, cancelled: 0 },
+    instances: { ok: 0, error: 0, cancelled: 0 },
+    network_interface: { ok: 0, error: 0, cancelled: 0 },
+  };
+  /** Whole polls. */
+  pollsOk = 0;
+  pollsFailed = 0;
+  /** Failed polls by error code (AWS's spelling: RequestLimitExceeded, or PollTimeout, ECONNRESET, …). */
+  readonly errors = new Map<string, number>();
+  /** Records whose addresses changed (first data for a name is not a change). */
+  recordsChanged = 0;
+  /** Filled by the metrics registry: each poll's duration, seconds. */
+  observePollSeconds: ((seconds: number) => void) | undefined;
+  /** fqdn → history. */
+  readonly records = new Map<string, RecordHistory>();
+
+  countError(code: string): void {
+    const key = this.errors.has(code) || this.errors.size < MAX_ERROR_CODES ? code : 'Other';
+    this.errors.set(key, (this.errors.get(key) ?? 0) + 1);
+  }
+}
+
+/** One configured record as /status shows it. */
+export interface RecordView {
+  readonly name: string;
+  readonly kind: RecordSource['kind'];
+  /** The selector in words: "tag Role=db", "allocation_id eipalloc-…", "10.0.9.9". */
+  readonly selector: string;
+  /** What a query gets now; null before the first data for it. */
+  readonly addresses: readonly string[] | null;
+  /** Where each address comes from (empty for static records, and before the first poll that saw them). */
+  readonly origins: readonly AddressOrigin[];
+  /** Epoch ms since when the current addresses are answered. */
+  readonly since?: number;
+  readonly lastChange?: RecordChange;
+}
+
+/** A read-only view of discovery, for /status and the metrics registry. */
+export interface DiscoveryView {
+  readonly state: DiscoveryState;
+  /** Where data comes from, and which Describe calls each poll makes. */
+  readonly backend: Backend['kind'];
+  readonly kinds: readonly DiscoveredKind[];
+  readonly pollIntervalMs: number;
+  /** Epoch ms of the last successful poll (also an unchanged one). */
+  readonly lastSuccessAt?: number;
+  /** now - lastSuccessAt (ms), when there was one. */
+  readonly ageMs?: number;
+  readonly consecutiveFailures: number;
+  readonly lastError?: DescribedError;
+  readonly lastErrorAt?: number;
+  readonly snapshot: { readonly generation: number; readonly fetchedAt: number; readonly stale: boolean; readonly expired: boolean };
+  readonly records: readonly RecordView[];
+  readonly stats: DiscoveryStats;
+}
 
 export interface Discovery extends SnapshotSource {
+  view(): DiscoveryView;
   /** Starts polling; the first poll begins at once and is not awaited. */
   start(): void;
   /** Stops the timer, aborts a poll in flight and waits for it to settle. */
@@ -45,6 +146,8 @@ export interface DiscoveryOptions {
   readonly now?: () => number;
   /** Uniform [0, 1) for timer jitter. */
   readonly random?: () => number;
+  /** Counters and record history to continue (the previous discovery's, on a reload). */
+  readonly stats?: DiscoveryStats;
 }
 
 export class PollTimeoutError extends Error {
@@ -59,7 +162,6 @@ export class PollTimeoutError extends Error {
 const MAX_BACKOFF_MS = 60_000;
 const INTERVAL_JITTER = 0.1;
 
-type Health = 'starting' | 'healthy' | 'degraded' | 'expired';
 
 interface Provenance {
   /** fqdn → sourceKey of the config that produced the snapshot. */
@@ -124,6 +226,7 @@ export function createDiscovery(config: Config, logger: Logger, options: Discove
   const now = options.now ?? Date.now;
   const random = options.random ?? Math.random;
   const { pollIntervalMs, requestTimeoutMs, maxStaleMs } = config.ec2;
+  const stats = options.stats ?? new DiscoveryStats();
 
   const records = config.zones.flatMap((z) => z.records);
   const keys = new Map(records.map((r) => [r.fqdn, sourceKey(r.source)]));
@@ -206,12 +309,21 @@ export function createDiscovery(config: Config, logger: Logger, options: Discove
     expired: initiallyExpired,
   });
 
+  // History starts with what is answered from the start (static names, carried data).
+  for (const [name, ips] of initialRecords) {
+    const h = stats.records.get(name);
+    if (h === undefined || !sameAddresses(h.origins.map((o) => o.ip), ips)) {
+      stats.records.set(name, { origins: ips.map((ip) => ({ ip })), since: now() });
+    }
+  }
+
   const listeners = new Set<(next: Snapshot, previous: Snapshot) => void>();
   // Even a seed that is already expired starts here, so its first failure still logs a line.
-  let health: Health = 'starting';
+  let health: DiscoveryState = 'starting';
   let failures = 0;
   let firstFailureAt = 0;
   let lastError: DescribedError | undefined;
+  let lastErrorAt: number | undefined;
   let inFlight: Promise<void> | undefined;
   let inFlightAbort: AbortController | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -238,7 +350,24 @@ export function createDiscovery(config: Config, logger: Logger, options: Discove
     }
   }
 
-  function onSuccess({ answers, elasticIps }: PollResult, at: number): void {
+  /** Keeps each name's origins current and remembers its last move. */
+  function remember(name: string, before: readonly string[] | undefined, origins: readonly AddressOrigin[], at: number): void {
+    const h = stats.records.get(name);
+    if (h === undefined || before === undefined) {
+      stats.records.set(name, { origins, since: at });
+      return;
+    }
+    if (sameAddresses(before, origins.map((o) => o.ip))) {
+      h.origins = origins;
+      return;
+    }
+    stats.recordsChanged++;
+    // The previous origins when this name was seen by a poll; bare addresses when they were carried or static.
+    const from = sameAddresses(h.origins.map((o) => o.ip), before) ? h.origins : before.map((ip) => ({ ip }));
+    stats.records.set(name, { origins, since: at, lastChange: { at, from, to: origins } });
+  }
+
+  function onSuccess({ answers, origins, elasticIps }: PollResult, at: number): void {
     const previous = snapshot.records;
     const previousMap = snapshot.elasticIps;
     const mapChanged = elasticIps !== undefined && !sameMap(previousMap, elasticIps);
@@ -247,6 +376,7 @@ export function createDiscovery(config: Config, logger: Logger, options: Discove
     for (const [name, ips] of statics) next.set(name, previous.get(name) ?? Object.freeze(ips));
     for (const [name, ips] of answers) {
       const before = previous.get(name);
+      remember(name, before, origins.get(name) ?? ips.map((ip) => ({ ip })), at);
       if (sameAddresses(before, ips)) {
         // Same array object: a listener can skip re-encoding by identity.
         next.set(name, before as readonly string[]);
@@ -262,10 +392,12 @@ export function createDiscovery(config: Config, logger: Logger, options: Discove
         health === 'expired' ? 'EC2 discovery recovered; answers fresh again' : 'EC2 discovery recovered',
       );
     }
-    health = 'healthy';
+    health = 'ok';
     failures = 0;
     lastError = undefined;
+    lastErrorAt = undefined;
     lastSuccessAt = at;
+    stats.pollsOk++;
     log.debug({ changed }, 'poll ok');
     if (changed || mapChanged || snapshot.stale === true || snapshot.expired === true) {
       // Unchanged names keep their array object, so a listener can skip them by identity.
@@ -289,8 +421,11 @@ export function createDiscovery(config: Config, logger: Logger, options: Discove
   function onFailure(err: unknown): void {
     failures += 1;
     lastError = describeError(err);
+    lastErrorAt = now();
+    stats.pollsFailed++;
+    stats.countError(lastError.code);
     log.debug({ failures, error: lastError }, 'poll failed');
-    if (health === 'starting' || health === 'healthy') {
+    if (health === 'starting' || health === 'ok') {
       firstFailureAt = now();
       health = 'degraded';
       log.warn(
@@ -317,12 +452,17 @@ export function createDiscovery(config: Config, logger: Logger, options: Discove
       abort.signal.addEventListener('abort', () => reject(abort.signal.reason), { once: true });
     });
     aborted.catch(() => undefined);
+    const report = (kind: DiscoveredKind, outcome: CallOutcome): void => {
+      if (!stopped) stats.calls[kind][outcome]++;
+    };
+    const startedAt = performance.now();
     try {
-      const answers = await Promise.race([plan.fetch(abort.signal), aborted]);
+      const answers = await Promise.race([plan.fetch(abort.signal, report), aborted]);
       if (!stopped) onSuccess(answers, now());
     } catch (err) {
       if (!stopped) onFailure(err);
     } finally {
+      if (!stopped) stats.observePollSeconds?.((performance.now() - startedAt) / 1000);
       clearTimeout(deadline);
       inFlightAbort = undefined;
       abort.abort(); // release anything still running from a poll that already settled
@@ -362,7 +502,62 @@ export function createDiscovery(config: Config, logger: Logger, options: Discove
     void poll().then(() => schedule(startedAt));
   }
 
+  function describeSelector(source: RecordSource): string {
+    const tags = (t: Readonly<Record<string, string>>): string =>
+      `tag ${Object.entries(t).map(([k, v]) => `${k}=${v}`).join(',')}`;
+    switch (source.kind) {
+      case 'static':
+        return source.addresses.join(' ');
+      case 'instances':
+        return tags(source.tag);
+      case 'network_interface':
+        return [source.id, source.tag && tags(source.tag)].filter(Boolean).join(' ');
+      case 'elastic_ip': {
+        const { selector } = source;
+        if (selector.allocationId !== undefined) return selector.allocationId;
+        if (selector.publicIp !== undefined) return selector.publicIp;
+        return tags(selector.tag ?? {});
+      }
+    }
+  }
+
+  function view(): DiscoveryView {
+    const at = now();
+    return {
+      state: health,
+      backend: backend.kind,
+      kinds: plan.kinds,
+      pollIntervalMs,
+      ...(lastSuccessAt !== undefined ? { lastSuccessAt, ageMs: Math.max(0, at - lastSuccessAt) } : {}),
+      consecutiveFailures: failures,
+      ...(lastError !== undefined ? { lastError } : {}),
+      ...(lastErrorAt !== undefined ? { lastErrorAt } : {}),
+      snapshot: {
+        generation: snapshot.generation,
+        fetchedAt: snapshot.fetchedAt,
+        stale: snapshot.stale === true,
+        expired: snapshot.expired === true,
+      },
+      records: records.map((r): RecordView => {
+        const addresses = snapshot.records.get(r.fqdn);
+        const h = stats.records.get(r.fqdn);
+        const current = h !== undefined && addresses !== undefined && sameAddresses(h.origins.map((o) => o.ip), addresses);
+        return {
+          name: r.fqdn,
+          kind: r.source.kind,
+          selector: describeSelector(r.source),
+          addresses: addresses ?? null,
+          origins: current && r.source.kind !== 'static' ? h.origins : [],
+          ...(h !== undefined && addresses !== undefined ? { since: h.since } : {}),
+          ...(h?.lastChange !== undefined ? { lastChange: h.lastChange } : {}),
+        };
+      }),
+      stats,
+    };
+  }
+
   return {
+    view,
     current: () => snapshot,
     onChange(listener) {
       listeners.add(listener);

@@ -19,7 +19,7 @@ export class InventoryError extends Error {
   }
 }
 
-const STRING_FIELDS = ['PublicIp', 'AllocationId', 'AssociationId', 'PrivateIpAddress'] as const;
+const STRING_FIELDS = ['PublicIp', 'AllocationId', 'AssociationId', 'PrivateIpAddress', 'InstanceId', 'NetworkInterfaceId'] as const;
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -10,12 +10,13 @@ import type { Filter } from '@aws-sdk/client-ec2';
 import type { RecordConfig, RecordSource } from '../config/types.js';
 import { readInventory } from './inventory.js';
 import {
-  elasticIpAnswer,
   elasticIpMap,
-  instancesAnswer,
-  networkInterfaceAnswer,
+  elasticIpOrigins,
+  instancesOrigins,
+  networkInterfaceOrigins,
   sortAddresses,
   type AddressLike,
+  type AddressOrigin,
   type InstanceLike,
   type NetworkInterfaceLike,
 } from './match.js';
@@ -42,6 +43,8 @@ export type Backend =
 export interface PollResult {
   /** Addresses for every non-static record. */
   readonly answers: Map<string, string[]>;
+  /** Where each of those addresses comes from, in the same order (for /status; never for answers). */
+  readonly origins: Map<string, AddressOrigin[]>;
   /** Public → private IP of associated Elastic IPs; only when the plan was asked for it. */
   readonly elasticIps?: Map<string, string>;
 }
@@ -53,10 +56,18 @@ export interface SourcePlan {
   readonly mapsElasticIps: boolean;
   /**
    * Answers for every non-static record. All or nothing: rejects when any
-   * kind fails, so a partial poll can never remove a name.
+   * kind fails, so a partial poll can never remove a name. `report` hears how
+   * each kind's call ended (for metrics).
    */
-  fetch(signal: AbortSignal): Promise<PollResult>;
+  fetch(signal: AbortSignal, report?: (kind: DiscoveredKind, outcome: CallOutcome) => void): Promise<PollResult>;
 }
+
+/**
+ * How one kind's call (with its pages) ended: answered; failed (including the
+ * poll's deadline passing under it); or abandoned because another kind of the
+ * same poll failed first.
+ */
+export type CallOutcome = 'ok' | 'error' | 'cancelled';
 
 export interface PlanOptions {
   /**
@@ -131,8 +142,13 @@ export function createSourcePlan(records: readonly RecordConfig[], backend: Back
 
   interface Sink {
     readonly answers: Map<string, string[]>;
+    readonly origins: Map<string, AddressOrigin[]>;
     elasticIps?: Map<string, string>;
   }
+  const put = (sink: Sink, fqdn: string, origins: AddressOrigin[]): void => {
+    sink.answers.set(fqdn, origins.map((o) => o.ip));
+    sink.origins.set(fqdn, origins);
+  };
   type Task = (signal: AbortSignal, sink: Sink) => Promise<void>;
   const tasks: Task[] = [];
   const kinds: DiscoveredKind[] = [];
@@ -147,27 +163,28 @@ export function createSourcePlan(records: readonly RecordConfig[], backend: Back
         : () => readInventory(backend.file);
     tasks.push(async (signal, sink) => {
       const addresses = await load(signal);
-      for (const r of eips) sink.answers.set(r.fqdn, elasticIpAnswer(addresses, r.source.selector));
+      for (const r of eips) put(sink, r.fqdn, elasticIpOrigins(addresses, r.source.selector));
       if (mapsElasticIps) sink.elasticIps = elasticIpMap(addresses);
     });
   }
   if (backend.kind === 'api' && instances.length > 0) {
     kinds.push('instances');
     const tagKeys = tagKeyFilter(instances.map((r) => r.source.tag));
-    tasks.push(async (signal, { answers }) => {
+    tasks.push(async (signal, sink) => {
       const found = await (await backend.calls()).runningInstances(signal, tagKeys);
-      for (const r of instances) answers.set(r.fqdn, instancesAnswer(found, r.source.tag));
+      for (const r of instances) put(sink, r.fqdn, instancesOrigins(found, r.source.tag));
     });
   }
   if (backend.kind === 'api' && enis.length > 0) {
     kinds.push('network_interface');
     const filters = networkInterfaceFilters(enis);
-    tasks.push(async (signal, { answers }) => {
+    tasks.push(async (signal, sink) => {
       const found = await (await backend.calls()).networkInterfaces(signal, filters);
       for (const r of enis) {
-        answers.set(
+        put(
+          sink,
           r.fqdn,
-          networkInterfaceAnswer(found, {
+          networkInterfaceOrigins(found, {
             ...(r.source.id !== undefined ? { id: r.source.id } : {}),
             ...(r.source.tag !== undefined ? { tag: r.source.tag } : {}),
           }),
@@ -179,20 +196,25 @@ export function createSourcePlan(records: readonly RecordConfig[], backend: Back
   return {
     kinds,
     mapsElasticIps,
-    async fetch(signal) {
+    async fetch(signal, report) {
       signal.throwIfAborted();
       // The first failure aborts the sibling calls: the poll has failed anyway.
       const local = new AbortController();
       const forward = (): void => local.abort(signal.reason);
       signal.addEventListener('abort', forward, { once: true });
-      const sink: Sink = { answers: new Map<string, string[]>() };
+      const sink: Sink = { answers: new Map<string, string[]>(), origins: new Map<string, AddressOrigin[]>() };
       try {
         await Promise.all(
-          tasks.map((task) =>
-            task(local.signal, sink).catch((err: unknown) => {
-              local.abort(err);
-              throw err;
-            }),
+          tasks.map((task, i) =>
+            task(local.signal, sink).then(
+              () => report?.(kinds[i]!, 'ok'),
+              (err: unknown) => {
+                // Aborted here but not from outside: a sibling failed first.
+                report?.(kinds[i]!, local.signal.aborted && !signal.aborted ? 'cancelled' : 'error');
+                local.abort(err);
+                throw err;
+              },
+            ),
           ),
         );
         return sink;

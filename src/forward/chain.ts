@@ -33,6 +33,8 @@ export interface ChainState {
   readonly cacheNow?: () => number;
   /** What the rewrite layer reads per reply: the current snapshot's EIP map. */
   readonly rewriteView: () => RewriteView;
+  /** Upstream latency sinks per server (metrics); see UpstreamOptions.latency. */
+  readonly upstreamLatency?: (server: string) => ((seconds: number) => void) | undefined;
 }
 
 export function buildForwardChain(config: Config, state: ChainState, logger: Logger): ForwardChain {
@@ -43,6 +45,7 @@ export function buildForwardChain(config: Config, state: ChainState, logger: Log
     maxInFlight: config.upstream.maxInFlight,
     maySend: () => budget.take(),
     logger,
+    ...(state.upstreamLatency !== undefined ? { latency: state.upstreamLatency } : {}),
   });
   const guard = createBudgetGuard(budget, upstream);
   const cache = config.cache.enabled

@@ -10,6 +10,7 @@
 
 import type dgram from 'node:dgram';
 import type net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { HostPort } from '../config/types.js';
 import type { Logger } from '../log.js';
 import { HEADER_SIZE, QR, TC, readId, writeId } from '../wire/header.js';
@@ -44,6 +45,13 @@ export interface UpstreamOptions {
    * retry). False: the attempt fails at once with OverBudget (budget.ts).
    */
   maySend?: () => boolean;
+  /**
+   * Latency sinks, asked once per server when the upstream is built (the
+   * admin registry returns a prebound histogram child). Every answered
+   * attempt is observed: an attempt already costs a socket of its own, so
+   * two clock reads and an observe add about 1 % to it.
+   */
+  latency?: (server: string) => ((seconds: number) => void) | undefined;
 }
 
 export interface UpstreamStats {
@@ -97,6 +105,8 @@ interface Attempt {
   gen: number;
   /** Bumped per attempt so callbacks of an abandoned attempt are ignored. */
   attempt: number;
+  /** performance.now() when the current attempt was sent (0 when nobody measures). */
+  sentAt: number;
   id: number;
   udp: dgram.Socket | null;
   tcp: net.Socket | null;
@@ -127,6 +137,12 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
   const logger = opts.logger;
   const set = new ServerSet(opts.servers, backoffMs, timeoutMs, logger);
   const servers = set.servers;
+  const latency = new Map<Server, (seconds: number) => void>();
+  for (const server of servers) {
+    const sink = opts.latency?.(server.label);
+    if (sink !== undefined) latency.set(server, sink);
+  }
+  const timed = latency.size > 0;
   const random16 = createRandom16();
 
   const pending = new Set<Attempt>();
@@ -171,6 +187,7 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
     writeId(buf, id);
     a.id = id;
     a.timer = setTimeout(onTimeout, timeoutMs, a, attempt);
+    if (timed) a.sentAt = performance.now();
     a.udp = sendFromFreshPort(server.family, buf, server.port, server.host, {
       onMessage: (reply, rinfo) => onUdpReply(a, attempt, reply, rinfo),
       onError: (err) => onAttemptError(a, attempt, err, 'udp', 'upstream UDP query failed'),
@@ -184,6 +201,7 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
     const id = random16();
     a.id = id;
     a.timer = setTimeout(onTimeout, timeoutMs, a, attempt);
+    if (timed) a.sentAt = performance.now();
     a.tcp = sendOverTcp(a.server, a.req.msg, id, {
       accept: (reply) => {
         if (a.done || a.attempt !== attempt) return false;
@@ -192,6 +210,7 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
         return false;
       },
       onReply: (reply) => {
+        answered(a);
         clearAttempt(a);
         set.markAnswered(a.server);
         finish(a, reply);
@@ -216,6 +235,7 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
       mismatched++;
       return;
     }
+    answered(a);
     clearAttempt(a);
     set.markAnswered(server);
     if ((msg[2]! & TC) !== 0 && a.req.viaTcp) {
@@ -224,6 +244,10 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
       return;
     }
     finish(a, msg);
+  }
+
+  function answered(a: Attempt): void {
+    if (a.sentAt !== 0) latency.get(a.server)?.((performance.now() - a.sentAt) / 1000);
   }
 
   function clearAttempt(a: Attempt): void {
@@ -322,6 +346,7 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
         server: servers[order[0]!]!,
         gen: 0,
         attempt: 0,
+        sentAt: 0,
         id: 0,
         udp: null,
         tcp: null,

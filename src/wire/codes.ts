@@ -14,6 +14,18 @@ export const RCODE = {
   BADVERS: 16,
 } as const;
 
+/**
+ * The TSIG record's own Error field (RFC 8945 §3): 16 means BADSIG there and
+ * BADVERS in an OPT, so the two live apart. The header says NOTAUTH.
+ */
+export const TSIG_ERROR = {
+  NOERROR: 0,
+  BADSIG: 16,
+  BADKEY: 17,
+  BADTIME: 18,
+  BADTRUNC: 22,
+} as const;
+
 export const TYPE = {
   A: 1,
   NS: 2,
@@ -23,11 +35,18 @@ export const TYPE = {
   MX: 15,
   TXT: 16,
   AAAA: 28,
+  SRV: 33,
   OPT: 41,
   TSIG: 250,
   IXFR: 251,
   AXFR: 252,
   ANY: 255,
+  /**
+   * Private use (RFC 6895 §3.1): marks a name that exists with no address
+   * (an Elastic IP not associated), so a transferred copy answers NODATA
+   * there, as eipdns does, rather than NXDOMAIN. Empty RDATA.
+   */
+  EIPDNS_EMPTY: 65280,
 } as const;
 
 export const CLASS = {

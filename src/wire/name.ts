@@ -123,3 +123,153 @@ export function sameQuestion(reply: Uint8Array, query: Uint8Array, qEnd: number)
   }
   return true;
 }
+
+/**
+ * Pointer hops one name may take. A legitimate name needs at most one per
+ * label it shares with an earlier name, and real encoders emit one; dns2 had
+ * no cap and a long chain stalled the event loop (docs/dns2-and-speed.md).
+ */
+export const MAX_POINTER_HOPS = 16;
+
+export interface WireName {
+  /** The name uncompressed, as on the wire, letter case as sent. */
+  readonly wire: Buffer;
+  /** Offset just past the name where it started (past the first pointer, if any). */
+  readonly end: number;
+}
+
+/**
+ * Reads a possibly compressed name, following pointers: for data that is
+ * stored (a zone transfer) rather than just routed. Every pointer must go
+ * backward, hops are capped and the expanded name must stay within 255
+ * octets, so no message can make this loop or run long.
+ */
+export function readName(msg: Uint8Array, start: number): WireName {
+  const parts: Uint8Array[] = [];
+  let offset = start;
+  let end = -1;
+  let octets = 1;
+  let hops = 0;
+  for (;;) {
+    if (offset >= msg.length) throw new Malformed('name runs past the message');
+    const len = msg[offset]!;
+    if (len === 0) {
+      if (end < 0) end = offset + 1;
+      break;
+    }
+    if ((len & 0xc0) === 0xc0) {
+      if (offset + 2 > msg.length) throw new Malformed('pointer truncated');
+      if (++hops > MAX_POINTER_HOPS) throw new Malformed('too many compression pointers');
+      const target = ((len & 0x3f) << 8) | msg[offset + 1]!;
+      if (target >= offset) throw new Malformed('forward compression pointer');
+      if (end < 0) end = offset + 2;
+      offset = target;
+      continue;
+    }
+    if (len > 63) throw new Malformed('bad label length');
+    octets += len + 1;
+    if (octets > MAX_NAME_OCTETS) throw new Malformed('name longer than 255 octets');
+    if (offset + 1 + len > msg.length) throw new Malformed('label runs past the message');
+    parts.push(msg.subarray(offset, offset + 1 + len));
+    offset += 1 + len;
+  }
+  const wire = Buffer.allocUnsafe(octets);
+  let at = 0;
+  for (const p of parts) {
+    wire.set(p, at);
+    at += p.length;
+  }
+  wire[at] = 0;
+  return { wire, end };
+}
+
+/** A copy with ASCII letters lowered (RFC 4343); length octets are < 64, so never letters. */
+export function lowerWire(wire: Uint8Array): Buffer {
+  const out = Buffer.from(wire);
+  for (let i = 0; i < out.length; i++) {
+    const c = out[i]!;
+    if (c >= 0x41 && c <= 0x5a) out[i] = c | 0x20;
+  }
+  return out;
+}
+
+/**
+ * An uncompressed wire name → the text form readQuestionName gives (lower
+ * case, no trailing dot, "" for the root, "." and "\" in a label escaped), so
+ * transferred names and asked names meet in the same map keys.
+ */
+export function wireToText(wire: Uint8Array): string {
+  let name = '';
+  let offset = 0;
+  for (;;) {
+    const len = wire[offset]!;
+    if (len === 0 || len === undefined) return lowerAscii(name);
+    let label = Buffer.from(wire.buffer, wire.byteOffset + offset + 1, len).toString('latin1');
+    if (label.includes('.') || label.includes('\\')) label = escapeLabel(label);
+    name = name === '' ? label : `${name}.${label}`;
+    offset += 1 + len;
+  }
+}
+
+/**
+ * The text form (as above, or a configured name) → wire bytes. "\DDD" and
+ * "\X" escapes are undone, so an escaped dot stays inside its label.
+ * @throws Malformed on an empty label or a name over 255 octets.
+ */
+export function textToWire(name: string): Buffer {
+  if (name === '' || name === '.') return Buffer.from([0]);
+  const text = name.endsWith('.') && !name.endsWith('\\.') ? name.slice(0, -1) : name;
+  const out: number[] = [];
+  let label: number[] = [];
+  const flush = (): void => {
+    if (label.length === 0) throw new Malformed(`empty label in "${name}"`);
+    if (label.length > 63) throw new Malformed(`label longer than 63 octets in "${name}"`);
+    out.push(label.length, ...label);
+    label = [];
+  };
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x2e) {
+      flush();
+    } else if (c === 0x5c && i + 1 < text.length) {
+      const digits = /^\d{3}/.exec(text.slice(i + 1, i + 4));
+      if (digits !== null) {
+        label.push(Number(digits[0]) & 0xff);
+        i += 3;
+      } else {
+        label.push(text.charCodeAt(i + 1) & 0xff);
+        i += 1;
+      }
+    } else {
+      label.push(c & 0xff);
+    }
+  }
+  flush();
+  out.push(0);
+  if (out.length > MAX_NAME_OCTETS) throw new Malformed(`name longer than 255 octets: "${name}"`);
+  return Buffer.from(out);
+}
+
+/** Parent in text form ("a.b" → "b", "b" → ""), undefined for the root; escaped dots are not separators. */
+export function parentName(name: string): string | undefined {
+  if (name === '') return undefined;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c === 0x5c) {
+      i += /^\d{3}/.test(name.slice(i + 1, i + 4)) ? 3 : 1;
+      continue;
+    }
+    if (c === 0x2e) return name.slice(i + 1);
+  }
+  return '';
+}
+
+/**
+ * True when `name` is `apex` or below it (text forms, lower case). Text forms
+ * escape a dot inside a label as "\046", so a "." before the apex is always a
+ * label boundary.
+ */
+export function isInZone(name: string, apex: string): boolean {
+  if (apex === '' || name === apex) return true;
+  return name.length > apex.length && name.endsWith(apex) && name.charCodeAt(name.length - apex.length - 1) === 0x2e;
+}

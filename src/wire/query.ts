@@ -34,6 +34,12 @@ export interface Query {
   /** Offset just past QCLASS: bytes 12..questionEnd are the question as asked. */
   readonly questionEnd: number;
   readonly edns: Edns | null;
+  /**
+   * Offset of a TSIG record (RFC 8945), when the query carries one: it is
+   * always the last record, and such a query goes to src/transfer to be
+   * verified and its answer signed.
+   */
+  readonly tsig?: number;
 }
 
 export type ParseResult =
@@ -68,7 +74,8 @@ export function parseQuery(msg: Buffer): ParseResult {
     edns,
     reason,
   });
-  if (opcode !== OPCODE.QUERY) return fail(RCODE.NOTIMP, `opcode ${opcode}`);
+  // NOTIFY (RFC 1996) has a question like a query; src/transfer answers it.
+  if (opcode !== OPCODE.QUERY && opcode !== OPCODE.NOTIFY) return fail(RCODE.NOTIMP, `opcode ${opcode}`);
   const qdcount = msg.readUInt16BE(4);
   if (qdcount !== 1) return fail(RCODE.FORMERR, `QDCOUNT ${qdcount}`);
 
@@ -85,10 +92,13 @@ export function parseQuery(msg: Buffer): ParseResult {
   const questionEnd = offset + 4;
 
   let edns: Edns | null = null;
+  let tsig: number | undefined;
   try {
     // Most queries carry nothing after the question, or only an OPT.
     if (questionEnd !== msg.length || msg[6]! | msg[7]! | msg[8]! | msg[9]! | msg[10]! | msg[11]!) {
-      edns = findEdns(msg, readRecords(msg, questionEnd));
+      const records = readRecords(msg, questionEnd);
+      edns = findEdns(msg, records);
+      tsig = findTsig(records);
     }
   } catch (e) {
     return fail(RCODE.FORMERR, (e as Error).message, questionEnd);
@@ -96,7 +106,18 @@ export function parseQuery(msg: Buffer): ParseResult {
   if (edns !== null && edns.version !== 0) {
     return fail(RCODE.BADVERS, `EDNS version ${edns.version}`, questionEnd, edns);
   }
-  return { kind: 'query', query: { id, flags, name, type, qclass, questionEnd, edns } };
+  return { kind: 'query', query: { id, flags, name, type, qclass, questionEnd, edns, tsig } };
+}
+
+/** RFC 8945 §5.1: a TSIG record must be the last record of the message. */
+function findTsig(records: readonly RecordRef[]): number | undefined {
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!;
+    if (r.type !== TYPE.TSIG) continue;
+    if (i !== records.length - 1 || r.section !== SECTION.ADDITIONAL) throw new Malformed('TSIG is not the last record');
+    return r.owner;
+  }
+  return undefined;
 }
 
 /** RFC 6891 §6.1.1: at most one OPT, in the additional section, owned by the root. */

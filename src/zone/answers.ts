@@ -1,22 +1,33 @@
-// Answers for the private zones, derived from one discovery snapshot. An
-// instance of ZoneAnswers never changes its mind: when discovery publishes a
-// new snapshot the server builds a new one and swaps it in, so the encoded
+// Answers for the private zones, derived from each zone's data (./data.ts):
+// a primary zone's from the current discovery snapshot, a secondary zone's
+// from its last transfer. An instance never changes its mind: when a zone's
+// data changes the server builds a new one and swaps it in, so the encoded
 // replies cached here are valid for as long as this object is current.
+//
+// The same code answers primary and secondary zones, which is what makes a
+// secondary answer exactly as its primary does: an authoritative server's
+// lookup (RFC 1034 §4.3.2) with AA, NXDOMAIN/NODATA with the SOA (RFC 2308),
+// CNAME chains followed inside the zone, wildcards (RFC 4592), referrals at
+// zone cuts, and minimal ANY (RFC 8482).
 
-import dns2 from 'dns2';
-import type { ZoneConfig } from '../config/types.js';
 import { RCODE, TYPE } from '../wire/codes.js';
-import type { Snapshot } from './snapshot.js';
+import { isInZone, parentName, textToWire, wireToText } from '../wire/name.js';
+import { rdataNames } from '../wire/rdata.js';
+import { MessageWriter } from '../wire/writer.js';
+import type { Rrset, ZoneData, ZoneNode } from './data.js';
 
-const { Packet } = dns2;
-type Resource = InstanceType<typeof Packet.Resource>;
-
-/** SOA/NS target: RFC 6761 reserves .invalid, so nobody mistakes it for a host. */
-const SERVER_NAME = 'eipdns.invalid';
 /** TTL while discovery is failing: clients come back soon for fresher data. */
 export const STALE_TTL = 1;
 /** Bounds memory when a client walks random names under a zone. */
 const MAX_CACHED = 4096;
+/** Names whose answers are encoded ahead of the first query. */
+const MAX_WARMED = MAX_CACHED / 2;
+/** CNAMEs followed inside the zone for one answer (BIND follows 16, Knot 5). */
+const MAX_CNAME_CHAIN = 8;
+
+const QR_AA = 0x8400;
+const QR = 0x8000;
+const RA = 0x0080;
 
 export interface Template {
   /** A whole reply encoded for the lower-case question; ID 0, RD 0. */
@@ -25,58 +36,69 @@ export interface Template {
   readonly rotate?: { readonly start: number; readonly count: number; readonly size: number };
 }
 
-interface ZoneView {
-  readonly config: ZoneConfig;
-  /** Configured fqdns (answers come from the snapshot). */
-  readonly names: ReadonlySet<string>;
-  /** Names with static addresses: never stale, so never withheld. */
-  readonly staticNames: ReadonlySet<string>;
+export interface ZoneView {
+  /** The apex, text form ("internal"). */
+  readonly name: string;
+  /** undefined: nothing trustworthy to answer from (a secondary without a copy, or past SOA expire): SERVFAIL. */
+  readonly data: ZoneData | undefined;
+  /**
+   * Names without trustworthy data (a primary's discovered names before the
+   * first poll or past max_stale): SERVFAIL for A and ANY, NODATA otherwise.
+   */
+  readonly withheld?: ReadonlySet<string>;
+  /** Every TTL at most this (STALE_TTL while discovery is failing). */
+  readonly ttlCap?: number;
+}
+
+/** A zone as the pipeline holds it between zoneOf() and answer(). */
+export interface ZoneHandle {
+  readonly view: ZoneView;
   /** Names with records below them but none of their own (RFC 8020: NODATA, not NXDOMAIN). */
   readonly emptyNonTerminals: ReadonlySet<string>;
+  /** Owners of NS RRsets below the apex: delegations. */
+  readonly cuts: ReadonlySet<string>;
+  readonly hasWildcard: boolean;
+}
+
+interface Section {
+  readonly owner: Buffer;
+  readonly set: Rrset;
 }
 
 export class ZoneAnswers {
-  private readonly zones: readonly ZoneView[];
+  private readonly zones: readonly ZoneHandle[];
   private readonly cache = new Map<string, Template>();
-  /** "10.0.1.10" → fqdns that answer it, for PTR. */
-  private readonly reverse = new Map<string, string[]>();
+  /** "10.0.1.10" → [fqdn, TTL] pairs that answer it, for PTR. */
+  private readonly reverse = new Map<string, Array<{ name: string; ttl: number }>>();
 
   constructor(
-    zones: readonly ZoneConfig[],
-    readonly snapshot: Snapshot,
+    views: readonly ZoneView[],
     private readonly recursionAvailable: boolean,
   ) {
     // Longest apex first so nested zones win.
-    this.zones = [...zones]
-      .sort((a, b) => b.name.length - a.name.length)
-      .map((config) => {
-        const names = new Set(config.records.map((r) => r.fqdn));
-        const staticNames = new Set(config.records.filter((r) => r.source.kind === 'static').map((r) => r.fqdn));
-        const emptyNonTerminals = new Set<string>();
-        for (const fqdn of names) {
-          for (let p = parent(fqdn); p !== undefined && p !== config.name; p = parent(p)) {
-            if (!names.has(p)) emptyNonTerminals.add(p);
-          }
-        }
-        return { config, names, staticNames, emptyNonTerminals };
-      });
-    for (const zone of this.zones) {
-      for (const fqdn of zone.names) {
-        for (const ip of this.addressesOf(zone, fqdn) ?? []) {
+    this.zones = [...views].sort((a, b) => b.name.length - a.name.length).map((view) => handleFor(view));
+    for (const { view } of this.zones) {
+      if (view.data === undefined) continue;
+      for (const [name, node] of view.data.nodes) {
+        const set = node.rrsets.get(TYPE.A);
+        if (set === undefined) continue;
+        const ttl = capped(set.ttl, view);
+        for (const rdata of set.rdata) {
+          const ip = `${rdata[0]}.${rdata[1]}.${rdata[2]}.${rdata[3]}`;
           const list = this.reverse.get(ip);
-          if (list === undefined) this.reverse.set(ip, [fqdn]);
-          else if (!list.includes(fqdn)) list.push(fqdn);
+          if (list === undefined) this.reverse.set(ip, [{ name, ttl }]);
+          else if (!list.some((e) => e.name === name)) list.push({ name, ttl });
         }
       }
     }
   }
 
   /** The private zone that owns `name` (lower case), if any. */
-  zoneOf(name: string): ZoneConfig | undefined {
+  zoneOf(name: string): ZoneHandle | undefined {
     for (const zone of this.zones) {
-      const apex = zone.config.name;
+      const apex = zone.view.name;
       if (name === apex || (name.length > apex.length && name.endsWith(apex) && name[name.length - apex.length - 1] === '.')) {
-        return zone.config;
+        return zone;
       }
     }
     return undefined;
@@ -88,7 +110,7 @@ export class ZoneAnswers {
   }
 
   /** The encoded answer for a name inside `zone` (see zoneOf). */
-  answer(zone: ZoneConfig, name: string, type: number): Template {
+  answer(zone: ZoneHandle, name: string, type: number): Template {
     const key = `${type}|${name}`;
     let t = this.cache.get(key);
     if (t === undefined) {
@@ -105,119 +127,185 @@ export class ZoneAnswers {
     let t = this.cache.get(key);
     if (t === undefined) {
       const targets = this.reverse.get(reverseToIp(name) ?? '') ?? [];
-      const ttl = Math.min(...targets.map((fqdn) => this.ttlOf(fqdn)));
-      t = this.encode(name, TYPE.PTR, RCODE.NOERROR, targets.map((domain) => {
-        const r = new Packet.Resource(name, TYPE.PTR, 1, ttl);
-        r.domain = domain;
-        return r;
-      }), []);
+      const ttl = Math.min(...targets.map((e) => e.ttl));
+      const set: Rrset = { type: TYPE.PTR, ttl, rdata: targets.map((e) => textToWire(e.name)) };
+      t = this.encode(name, TYPE.PTR, RCODE.NOERROR, [{ owner: textToWire(name), set }], [], [], true, undefined);
       if (this.cache.size >= MAX_CACHED) this.cache.clear();
       this.cache.set(key, t);
     }
     return t;
   }
 
-  /** Encodes answers for every configured name now, so the first query pays nothing. */
+  /** Encodes A answers for the zones' names now (up to a bound), so first queries pay nothing. */
   warm(): void {
+    let n = 0;
     for (const zone of this.zones) {
-      for (const fqdn of zone.names) this.answer(zone.config, fqdn, TYPE.A);
-    }
-  }
-
-  private build(zone: ZoneConfig, name: string, type: number): Template {
-    const view = this.zones.find((z) => z.config === zone)!;
-    const ttl = this.snapshot.stale ? Math.min(zone.ttl, STALE_TTL) : zone.ttl;
-    const soa = () => [this.soa(zone, ttl)];
-
-    if (name === zone.name) {
-      if (type === TYPE.SOA || type === TYPE.ANY) return this.encode(name, type, RCODE.NOERROR, soa(), []);
-      if (type === TYPE.NS) {
-        const ns = new Packet.Resource(name, TYPE.NS, 1, ttl);
-        ns.ns = SERVER_NAME;
-        return this.encode(name, type, RCODE.NOERROR, [ns], []);
+      for (const name of zone.view.data?.nodes.keys() ?? []) {
+        if (n++ >= MAX_WARMED) return;
+        this.answer(zone, name, TYPE.A);
       }
-      return this.encode(name, type, RCODE.NOERROR, [], soa());
     }
-    if (view.names.has(name)) {
-      // AAAA and other types have no data whatever EC2 says: NODATA even before discovery.
-      if (type !== TYPE.A && type !== TYPE.ANY) return this.encode(name, type, RCODE.NOERROR, [], soa());
-      const addresses = this.addressesOf(view, name);
-      if (addresses === undefined) return this.encode(name, type, RCODE.SERVFAIL, [], [], false);
-      if (addresses.length === 0) return this.encode(name, type, RCODE.NOERROR, [], soa());
-      const answers = addresses.map((address) => {
-        const r = new Packet.Resource(name, TYPE.A, 1, ttl);
-        r.address = address;
-        return r;
-      });
-      return this.encode(name, type, RCODE.NOERROR, answers, []);
+  }
+
+  private build(zone: ZoneHandle, qname: string, qtype: number): Template {
+    const { view } = zone;
+    const data = view.data;
+    if (data === undefined) return this.encode(qname, qtype, RCODE.SERVFAIL, [], [], [], false, view);
+    if (view.withheld?.has(qname)) {
+      // The name exists (it is configured); only its addresses are unknown.
+      if (qtype === TYPE.A || qtype === TYPE.ANY) return this.encode(qname, qtype, RCODE.SERVFAIL, [], [], [], false, view);
+      return this.encode(qname, qtype, RCODE.NOERROR, [], [negativeSoa(data)], [], true, view);
     }
-    if (view.emptyNonTerminals.has(name)) return this.encode(name, type, RCODE.NOERROR, [], soa());
-    return this.encode(name, type, RCODE.NXDOMAIN, [], soa());
-  }
 
-  /** undefined: no trustworthy data (none yet, or older than max_stale). */
-  private addressesOf(zone: ZoneView, fqdn: string): readonly string[] | undefined {
-    if (this.snapshot.expired && !zone.staticNames.has(fqdn)) return undefined;
-    return this.snapshot.records.get(fqdn);
-  }
-
-  private ttlOf(fqdn: string): number {
-    const zone = this.zoneOf(fqdn);
-    const ttl = zone?.ttl ?? STALE_TTL;
-    return this.snapshot.stale ? Math.min(ttl, STALE_TTL) : ttl;
-  }
-
-  private soa(zone: ZoneConfig, ttl: number): Resource {
-    const r = new Packet.Resource(zone.name, TYPE.SOA, 1, ttl);
-    r.primary = SERVER_NAME;
-    r.admin = `hostmaster.${SERVER_NAME}`;
-    // The serial moves with the data so a secondary (or a curious operator) can tell.
-    r.serial = this.snapshot.generation >>> 0;
-    r.refresh = 3600;
-    r.retry = 600;
-    r.expiration = 86400;
-    // RFC 2308: negative answers are cached for min(SOA TTL, MINIMUM); keep both short.
-    r.minimum = ttl;
-    return r;
+    const answers: Section[] = [];
+    const visited = new Set<string>();
+    let name = qname;
+    for (;;) {
+      visited.add(name);
+      const cut = zone.cuts.size > 0 ? cutAbove(zone, name, qtype) : undefined;
+      if (cut !== undefined) {
+        // Below a delegation: not ours to answer. A referral, or the CNAME
+        // chain so far when the chain led here.
+        if (answers.length > 0) return this.encode(qname, qtype, RCODE.NOERROR, answers, [], [], true, view);
+        const ns = data.nodes.get(cut)!;
+        const nsSet = ns.rrsets.get(TYPE.NS)!;
+        return this.encode(qname, qtype, RCODE.NOERROR, [], [{ owner: ns.wire, set: nsSet }], glue(data, nsSet), false, view);
+      }
+      let node = data.nodes.get(name);
+      let owner = node?.wire;
+      if (node === undefined && !zone.emptyNonTerminals.has(name) && zone.hasWildcard) {
+        node = wildcardFor(zone, data, name);
+        owner = textToWire(name);
+      }
+      if (node === undefined) {
+        const rcode = zone.emptyNonTerminals.has(name) ? RCODE.NOERROR : RCODE.NXDOMAIN;
+        return this.encode(qname, qtype, rcode, answers, [negativeSoa(data)], [], true, view);
+      }
+      const set = qtype === TYPE.ANY ? minimalAny(node) : node.rrsets.get(qtype);
+      if (set !== undefined) {
+        answers.push({ owner: owner!, set });
+        return this.encode(qname, qtype, RCODE.NOERROR, answers, [], [], true, view);
+      }
+      const cname = qtype === TYPE.CNAME ? undefined : node.rrsets.get(TYPE.CNAME);
+      if (cname === undefined) return this.encode(qname, qtype, RCODE.NOERROR, answers, [negativeSoa(data)], [], true, view);
+      answers.push({ owner: owner!, set: cname });
+      const target = wireToText(rdataNames(TYPE.CNAME, cname.rdata[0]!)[0]!);
+      // Out of the zone, a loop, or too long: the chain so far, as BIND and Knot answer.
+      if (!isInZone(target, data.apex) || visited.has(target) || answers.length >= MAX_CNAME_CHAIN) {
+        return this.encode(qname, qtype, RCODE.NOERROR, answers, [], [], true, view);
+      }
+      name = target;
+    }
   }
 
   private encode(
     name: string,
     type: number,
     rcode: number,
-    answers: Resource[],
-    authorities: Resource[],
-    authoritative = true,
+    answers: readonly Section[],
+    authority: readonly Section[],
+    additional: readonly Section[],
+    authoritative: boolean,
+    view: ZoneView | undefined,
   ): Template {
-    const packet = new Packet({
-      id: 0,
-      qr: 1,
-      opcode: 0,
-      aa: authoritative ? 1 : 0,
-      tc: 0,
-      rd: 0,
-      ra: this.recursionAvailable ? 1 : 0,
-      z: 0,
-      rcode,
-    } as unknown as InstanceType<typeof Packet.Header>);
-    packet.questions.push(new Packet.Question(name, type, 1));
-    packet.answers.push(...answers);
-    packet.authorities.push(...authorities);
-    const bytes = packet.toBuffer();
+    const w = new MessageWriter();
+    w.question(textToWire(name), type);
+    const cap = view === undefined ? Infinity : (view.ttlCap ?? Infinity);
+    let truncated = false;
+    const write = (section: 1 | 2 | 3, list: readonly Section[]): void => {
+      for (const { owner, set } of list) {
+        const ttl = Math.min(set.ttl, cap);
+        for (const rdata of set.rdata) {
+          if (!w.record(section, owner, set.type, 1, ttl, rdata)) truncated = true;
+        }
+      }
+    };
+    write(1, answers);
+    write(2, authority);
+    write(3, additional);
+    const flags = (authoritative ? QR_AA : QR) | (this.recursionAvailable ? RA : 0) | (truncated ? 0x0200 : 0) | rcode;
+    const bytes = w.finish(0, flags);
     // Every A record is a compressed owner (2) + type/class/ttl/rdlength (10) + 4 bytes.
     const size = 16;
-    const count = answers.filter((r) => r.type === TYPE.A).length;
-    if (count > 1 && count === answers.length) {
-      const start = bytes.length - count * size;
-      return { bytes, rotate: { start, count, size } };
-    }
+    const count = answers.length === 1 && answers[0]!.set.type === TYPE.A && authority.length === 0 && additional.length === 0 ? answers[0]!.set.rdata.length : 0;
+    if (count > 1 && !truncated) return { bytes, rotate: { start: bytes.length - count * size, count, size } };
     return { bytes };
   }
 }
 
-function parent(name: string): string | undefined {
-  const dot = name.indexOf('.');
-  return dot < 0 ? undefined : name.slice(dot + 1);
+function handleFor(view: ZoneView): ZoneHandle {
+  const emptyNonTerminals = new Set<string>();
+  const cuts = new Set<string>();
+  let hasWildcard = false;
+  const data = view.data;
+  const names: Iterable<string> = data === undefined ? [] : data.nodes.keys();
+  for (const name of names) {
+    if (name !== view.name && data!.nodes.get(name)!.rrsets.has(TYPE.NS)) cuts.add(name);
+    if (name.startsWith('*.')) hasWildcard = true;
+    for (let p = parentName(name); p !== undefined && p !== view.name && isInZone(p, view.name); p = parentName(p)) {
+      if (data!.nodes.has(p) || emptyNonTerminals.has(p)) break;
+      emptyNonTerminals.add(p);
+    }
+  }
+  // Withheld names exist too (they are configured), and so do their parents.
+  for (const name of view.withheld ?? []) {
+    for (let p = parentName(name); p !== undefined && p !== view.name && isInZone(p, view.name); p = parentName(p)) {
+      if (data?.nodes.has(p) === true) break;
+      emptyNonTerminals.add(p);
+    }
+  }
+  return { view, emptyNonTerminals, cuts, hasWildcard };
+}
+
+/** The delegation point at or above `name` (below the apex), if any. DS at the cut belongs to the parent. */
+function cutAbove(zone: ZoneHandle, name: string, qtype: number): string | undefined {
+  const apex = zone.view.name;
+  let found: string | undefined;
+  for (let p: string | undefined = name; p !== undefined && p !== apex && isInZone(p, apex); p = parentName(p)) {
+    if (zone.cuts.has(p) && !(p === name && qtype === 43)) found = p;
+  }
+  return found;
+}
+
+/** RFC 4592: `*.<closest encloser>` answers for a name that does not exist. */
+function wildcardFor(zone: ZoneHandle, data: ZoneData, name: string): ZoneNode | undefined {
+  for (let p = parentName(name); p !== undefined && isInZone(p, data.apex); p = parentName(p)) {
+    if (data.nodes.has(p) || zone.emptyNonTerminals.has(p)) return data.nodes.get(p === '' ? '*' : `*.${p}`);
+  }
+  return undefined;
+}
+
+/** RFC 8482: one RRset for ANY, the addresses when there are any. The existence marker is never one. */
+function minimalAny(node: ZoneNode): Rrset | undefined {
+  const a = node.rrsets.get(TYPE.A) ?? node.rrsets.get(TYPE.AAAA);
+  if (a !== undefined) return a;
+  for (const set of node.rrsets.values()) if (set.type !== TYPE.EIPDNS_EMPTY) return set;
+  return undefined;
+}
+
+/** RFC 2308 §3: the SOA in a negative answer lives min(its TTL, MINIMUM). */
+function negativeSoa(data: ZoneData): Section {
+  const node = data.nodes.get(data.apex)!;
+  const set = node.rrsets.get(TYPE.SOA)!;
+  return { owner: node.wire, set: { ...set, ttl: Math.min(set.ttl, data.soa.minimum) } };
+}
+
+/** Addresses of a referral's name servers that are in this zone (RFC 1034 §4.3.2 step 3b). */
+function glue(data: ZoneData, ns: Rrset): Section[] {
+  const out: Section[] = [];
+  for (const rdata of ns.rdata) {
+    const target = data.nodes.get(wireToText(rdata));
+    if (target === undefined) continue;
+    for (const type of [TYPE.A, TYPE.AAAA]) {
+      const set = target.rrsets.get(type);
+      if (set !== undefined) out.push({ owner: target.wire, set });
+    }
+  }
+  return out;
+}
+
+function capped(ttl: number, view: ZoneView): number {
+  return view.ttlCap === undefined ? ttl : Math.min(ttl, view.ttlCap);
 }
 
 /** "10.1.0.10.in-addr.arpa" → "10.0.1.10"; undefined for anything else. */

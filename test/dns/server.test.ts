@@ -249,11 +249,19 @@ describe('forwarding', () => {
 });
 
 describe('errors', () => {
-  it('answers NOTIMP to opcodes other than QUERY', async () => {
+  it('answers NOTIMP to opcodes other than QUERY and NOTIFY', async () => {
     const bytes = buildQuery('db.internal', 'A');
-    bytes[2] = (bytes[2]! & 0x87) | (4 << 3); // NOTIFY
+    bytes[2] = (bytes[2]! & 0x87) | (5 << 3); // UPDATE
     const a = decode((await sendUdp(srv.port, bytes))!);
     expect(a.rcode).toBe(4);
+    expect(a.packet.header.opcode).toBe(5);
+  });
+
+  it('answers NOTIFY for a zone it is not a secondary of with NOTAUTH (src/transfer)', async () => {
+    const bytes = buildQuery('internal', 'SOA');
+    bytes[2] = (bytes[2]! & 0x87) | (4 << 3); // NOTIFY
+    const a = decode((await sendUdp(srv.port, bytes))!);
+    expect(a.rcode).toBe(9);
     expect(a.packet.header.opcode).toBe(4);
   });
 

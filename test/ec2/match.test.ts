@@ -2,9 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { InventoryError, parseInventory } from '../../src/ec2/inventory.js';
 import {
   elasticIpAnswer,
+  elasticIpOrigins,
   hasTags,
   instancesAnswer,
+  instancesOrigins,
   networkInterfaceAnswer,
+  networkInterfaceOrigins,
   sortAddresses,
   type AddressLike,
 } from '../../src/ec2/match.js';
@@ -77,6 +80,40 @@ describe('instancesAnswer / networkInterfaceAnswer', () => {
     expect(networkInterfaceAnswer(enis, { tag: { Role: 'vip' } })).toEqual(['10.2.0.1', '10.2.0.2']);
     expect(networkInterfaceAnswer(enis, { id: 'eni-1', tag: { Role: 'other' } })).toEqual([]);
     expect(networkInterfaceAnswer(enis, {})).toEqual([]);
+  });
+});
+
+describe('origins: where each answered address comes from', () => {
+  it('names the Elastic IP and its holder, in the answer order, for the addresses answered only', () => {
+    const addresses: AddressLike[] = [
+      { AllocationId: 'eipalloc-1', PublicIp: '198.51.100.1', PrivateIpAddress: '10.0.0.20', InstanceId: 'i-1', NetworkInterfaceId: 'eni-1', Tags: [{ Key: 'Role', Value: 'db' }] },
+      // Associated with a bare ENI (no instance), e.g. a secondary IP of a NAT appliance.
+      { AllocationId: 'eipalloc-2', PublicIp: '198.51.100.2', PrivateIpAddress: '10.0.0.3', NetworkInterfaceId: 'eni-2', Tags: [{ Key: 'Role', Value: 'db' }] },
+      { AllocationId: 'eipalloc-3', PublicIp: '198.51.100.3', Tags: [{ Key: 'Role', Value: 'db' }] },
+      { AllocationId: 'eipalloc-4', PublicIp: '198.51.100.4', PrivateIpAddress: 'fd00::1', Tags: [{ Key: 'Role', Value: 'db' }] },
+    ];
+    expect(elasticIpOrigins(addresses, { tag: { Role: 'db' } })).toEqual([
+      { ip: '10.0.0.3', allocationId: 'eipalloc-2', publicIp: '198.51.100.2', networkInterfaceId: 'eni-2' },
+      { ip: '10.0.0.20', allocationId: 'eipalloc-1', publicIp: '198.51.100.1', instanceId: 'i-1', networkInterfaceId: 'eni-1' },
+    ]);
+    expect(elasticIpOrigins(addresses, { tag: { Role: 'db' } }).map((o) => o.ip)).toEqual(elasticIpAnswer(addresses, { tag: { Role: 'db' } }));
+  });
+
+  it('names the instance of an instances record and the ENI (and its instance) of a network_interface record', () => {
+    const instances = [
+      { InstanceId: 'i-b', PrivateIpAddress: '10.1.0.2', State: { Name: 'running' }, Tags: [{ Key: 'Role', Value: 'web' }] },
+      { InstanceId: 'i-a', PrivateIpAddress: '10.1.0.10', State: { Name: 'running' }, Tags: [{ Key: 'Role', Value: 'web' }] },
+    ];
+    expect(instancesOrigins(instances, { Role: 'web' })).toEqual([
+      { ip: '10.1.0.2', instanceId: 'i-b' },
+      { ip: '10.1.0.10', instanceId: 'i-a' },
+    ]);
+    const enis = [
+      { NetworkInterfaceId: 'eni-1', PrivateIpAddress: '10.2.0.1', Attachment: { InstanceId: 'i-x' } },
+      { NetworkInterfaceId: 'eni-2', PrivateIpAddress: '10.2.0.2' },
+    ];
+    expect(networkInterfaceOrigins(enis, { id: 'eni-1' })).toEqual([{ ip: '10.2.0.1', networkInterfaceId: 'eni-1', instanceId: 'i-x' }]);
+    expect(networkInterfaceOrigins(enis, { id: 'eni-2' })).toEqual([{ ip: '10.2.0.2', networkInterfaceId: 'eni-2' }]);
   });
 });
 

@@ -18,6 +18,8 @@ export interface QueryOptions {
   readonly rd?: boolean;
   readonly qclass?: number;
   readonly timeoutMs?: number;
+  /** UDP: send from this local address (another 127.x address, to be a different client). */
+  readonly from?: string;
 }
 
 export function buildQuery(name: string, type: number | string, opts: QueryOptions = {}): Buffer {
@@ -43,9 +45,10 @@ export function buildQuery(name: string, type: number | string, opts: QueryOptio
 }
 
 /** Sends raw bytes over UDP; resolves with the reply, or null after the timeout. */
-export function sendUdp(port: number, bytes: Buffer, opts: { host?: string; timeoutMs?: number } = {}): Promise<Buffer | null> {
+export function sendUdp(port: number, bytes: Buffer, opts: { host?: string; timeoutMs?: number; from?: string } = {}): Promise<Buffer | null> {
   const host = opts.host ?? '127.0.0.1';
   const socket = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+  if (opts.from !== undefined) socket.bind(0, opts.from);
   return new Promise((resolve) => {
     const timer = setTimeout(() => finish(null), opts.timeoutMs ?? 2000);
     const finish = (reply: Buffer | null): void => {
@@ -134,7 +137,7 @@ export async function query(port: number, name: string, type: number | string = 
   const raw =
     opts.transport === 'tcp'
       ? (await sendTcp(port, [bytes], { host: opts.host, timeoutMs: opts.timeoutMs }))[0] ?? null
-      : await sendUdp(port, bytes, { host: opts.host, timeoutMs: opts.timeoutMs });
+      : await sendUdp(port, bytes, { host: opts.host, timeoutMs: opts.timeoutMs, from: opts.from });
   if (raw === null || raw === undefined) throw new Error(`no reply to ${name} ${String(type)} over ${opts.transport ?? 'udp'}`);
   return decode(raw);
 }

@@ -6,14 +6,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { loadConfig } from '../../src/config/load.js';
-import type { Config } from '../../src/config/types.js';
+import type { AdminConfig, Config } from '../../src/config/types.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import type { TcpOptions } from '../../src/dns/tcp.js';
-import { startServer, type EipdnsServer } from '../../src/server.js';
+import { startServer, type EipdnsServer, type ServerOptions } from '../../src/server.js';
 
 export interface TestServer {
   readonly server: EipdnsServer;
   readonly port: number;
+  /** The admin listener's port (throws when the test asked for none). */
+  readonly adminPort: number;
   readonly dir: string;
   /** Writes a file next to the config (e.g. the inventory). */
   write(name: string, content: string): string;
@@ -39,6 +41,13 @@ export interface TestServerOptions {
    * YAML cannot express yet (or that a test wants without spelling YAML).
    */
   configure?: (config: Config) => Config;
+  /**
+   * Turns on the admin listener (127.0.0.1, an ephemeral port, loopback
+   * allowed, refresh off, unless overridden) without spelling it in the YAML.
+   */
+  admin?: Partial<AdminConfig> | true;
+  /** Admin knobs, the version and transfer timings, passed to startServer. */
+  server?: Pick<ServerOptions, 'admin' | 'version' | 'transfer'>;
 }
 
 export async function startTestServer(yaml: string, opts: TestServerOptions = {}): Promise<TestServer> {
@@ -50,17 +59,34 @@ export async function startTestServer(yaml: string, opts: TestServerOptions = {}
   };
   for (const [name, content] of Object.entries(opts.files ?? {})) write(name, content);
   const loaded = loadConfig(write('eipdns.yaml', yaml));
-  const config = opts.configure ? opts.configure(loaded) : loaded;
+  const configured = opts.configure ? opts.configure(loaded) : loaded;
+  const config: Config =
+    opts.admin === undefined
+      ? configured
+      : {
+          ...configured,
+          admin: {
+            listen: { host: '127.0.0.1', port: 0 },
+            allow: ['127.0.0.0/8', '::1/128'],
+            allowRefresh: false,
+            ...(opts.admin === true ? {} : opts.admin),
+          },
+        };
   const server = await startServer(config, {
     logger: opts.logger ?? silentLogger,
     ec2Client: opts.ec2Client,
     now: opts.now,
     cacheNow: opts.cacheNow,
     tcp: opts.tcp,
+    ...opts.server,
   });
   return {
     server,
     port: server.addresses[0]!.port,
+    get adminPort(): number {
+      if (server.admin === undefined) throw new Error('this test server has no admin listener');
+      return server.admin.port;
+    },
     dir,
     write,
     close: async () => {

@@ -37,6 +37,8 @@ export type Forgery = 'wrongId' | 'wrongQuestion' | 'wrongType' | 'otherPort' | 
 export interface StubBehaviour {
   /** Wait this long before the genuine reply (forgeries go out at once). */
   readonly delayMs?: number;
+  /** Keep the genuine reply until release(name): a slow upstream whose answer the test lets go. */
+  readonly hold?: boolean;
   /** Never send the genuine reply: over both transports (true) or only one. */
   readonly drop?: boolean | 'udp' | 'tcp';
   /** Over UDP answer with TC=1 and no records; over TCP send the full answer. */
@@ -90,6 +92,8 @@ export interface UpstreamStub {
   setBehaviour(name: string, behaviour: StubBehaviour | undefined): void;
   /** Set (or with undefined, remove) a name's addresses. */
   setRecords(name: string, addresses: readonly string[] | undefined): void;
+  /** Sends the replies held for `name` (behaviour `hold`); returns how many went out. */
+  release(name: string): number;
   close(): Promise<void>;
 }
 
@@ -110,6 +114,16 @@ export async function startUpstreamStub(opts: StubOptions = {}): Promise<Upstrea
   const records = new Map<string, readonly string[]>();
   for (const [name, addrs] of Object.entries(opts.records ?? {})) records.set(key(name), addrs);
   const behaviours = new Map<string, StubBehaviour>();
+  /** name → replies held back by `hold`, sent by release(). */
+  const held = new Map<string, Array<() => void>>();
+  function answer(query: DnsPacket, b: StubBehaviour, send: () => void): void {
+    if (b.hold === true) {
+      const k = key(query.questions[0]!.name);
+      held.set(k, [...(held.get(k) ?? []), send]);
+      return;
+    }
+    later(b.delayMs ?? 0, send);
+  }
   const queries: StubQuery[] = [];
   const timers = new Set<NodeJS.Timeout>();
   const conns = new Set<TcpSocket>();
@@ -207,7 +221,7 @@ export async function startUpstreamStub(opts: StubOptions = {}): Promise<Upstrea
     if (b.drop === true || b.drop === 'udp') return;
     const opt = query.additionals.find((r) => r.type === TYPE_OPT);
     const limit = opt === undefined ? 512 : Math.max(512, opt.class);
-    later(b.delayMs ?? 0, () => send(udp, buildReply(query, b, limit)));
+    answer(query, b, () => send(udp, buildReply(query, b, limit)));
   });
 
   tcp.on('connection', (sock: TcpSocket) => {
@@ -232,7 +246,7 @@ export async function startUpstreamStub(opts: StubOptions = {}): Promise<Upstrea
         const b = behaviourFor(query);
         for (const f of b.forge ?? []) if (f !== 'otherPort') write(forgedReply(query, f, b));
         if (b.drop === true || b.drop === 'tcp') continue;
-        later(b.delayMs ?? 0, () => write(buildReply(query, b, null)));
+        answer(query, b, () => write(buildReply(query, b, null)));
       }
     });
   });
@@ -248,6 +262,12 @@ export async function startUpstreamStub(opts: StubOptions = {}): Promise<Upstrea
     setRecords(name, addresses) {
       if (addresses === undefined) records.delete(key(name));
       else records.set(key(name), addresses);
+    },
+    release(name) {
+      const waiting = held.get(key(name)) ?? [];
+      held.delete(key(name));
+      for (const send of waiting) if (!closed) send();
+      return waiting.length;
     },
     async close() {
       if (closed) return;
