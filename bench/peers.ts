@@ -213,35 +213,3 @@ export async function startEipdns(o: EipdnsOptions): Promise<Eipdns> {
   await waitForAnswer(server, PRIVATE_NAME, PRIVATE_IP);
   return { ...server, ...(adminPort !== undefined ? { adminPort } : {}), budgetLog: () => started.kept() };
 }
-
-export interface BudgetReport {
-  /** Times the budget ran out. */
-  readonly episodes: number;
-  /** Queries it refused, as far as the log has told (an episode's count is logged when it ends). */
-  readonly refused: number;
-  /** An episode was still open at the last line. */
-  readonly open: boolean;
-}
-
-/** What eipdns's log says about its upstream budget (upstream.max_qps). */
-export function readBudgetLog(lines: readonly string[]): BudgetReport {
-  let episodes = 0;
-  let refused = 0;
-  let open = false;
-  for (const line of lines) {
-    let entry: { msg?: string; refused?: number };
-    try {
-      entry = JSON.parse(line) as { msg?: string; refused?: number };
-    } catch {
-      continue;
-    }
-    if (entry.msg?.startsWith('upstream query budget exhausted')) {
-      episodes++;
-      open = true;
-    } else if (entry.msg?.startsWith('upstream query budget available again')) {
-      refused += entry.refused ?? 0;
-      open = false;
-    }
-  }
-  return { episodes, refused, open };
-}
