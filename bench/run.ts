@@ -9,6 +9,7 @@
 //   npm run bench -- --quick            1 round × 3 s, realistic 10 s (a smoke test)
 //   npm run bench -- --cases private,cached --rounds 5 --seconds 20
 //   npm run bench -- --quick --profile cached    also profile eipdns in that case
+//   npm run bench -- --admin            eipdns with and without admin.listen (issue 8)
 //
 // Cases (see the HELP below and the README's Performance section):
 //   private    db.internal A: eipdns from an inventory; dnsmasq --address; Unbound local-data
@@ -48,14 +49,16 @@ interface Options {
 }
 
 const HELP = `Usage: npm run bench -- [options]
-  --cases LIST      comma-separated, of ${ALL.join(', ')} (default all; "" for
-                    none, e.g. with --profile)
+  --cases LIST      comma-separated, of ${ALL.join(', ')}
+                    (default all; "" for none, e.g. with --profile alone)
   --rounds N        measured rounds per case and server (default 3)
   --seconds S       length of each dnsperf run (default 10)
   --fixed-qps Q     offered load of the CPU-per-query runs, dnsperf -Q (default 15000)
   --quick           1 round of 3 s; realistic 10 s
-  --admin           add eipdns with admin.listen to the private case, and check
-                    that counting costs at most 5 % of private qps (issue 8)
+  --admin           add "eipdns+admin" to the private and cached cases: eipdns
+                    with admin.listen, /metrics scraped every second, run next
+                    to plain eipdns; prints what it costs (issue 8: at most 5 %
+                    of private qps), not a floor
   --profile [CASE]  also run eipdns under --cpu-prof in CASE (private, cached or
                     uncached; default private) and print the top 15 functions
                     by self time (profile in bench/out/)
