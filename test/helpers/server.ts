@@ -132,15 +132,19 @@ export function inventoryConfig(o: {
   listen?: string;
   allow?: readonly string[];
   timeoutMs?: number;
+  /** upstream.max_qps; unset: the default. */
+  maxQps?: number;
   ttl?: number;
   logLevel?: string;
+  /** More top-level YAML, appended as is (e.g. "cache: false"). */
+  extra?: string;
 }): string {
   const upstream = typeof o.upstream === 'number' ? `127.0.0.1:${o.upstream}` : o.upstream;
   return `
 listen: ["${o.listen ?? '127.0.0.1:0'}"]
 upstream:
   servers: ["${upstream}"]
-  timeout_ms: ${o.timeoutMs ?? 300}
+  timeout_ms: ${o.timeoutMs ?? 300}${o.maxQps === undefined ? '' : `\n  max_qps: ${o.maxQps}`}
 ec2:
   poll_interval_ms: 60000
   inventory: inventory.json
@@ -153,5 +157,5 @@ acl:
   allow: [${(o.allow ?? ['127.0.0.0/8']).map((c) => `"${c}"`).join(', ')}]
 log:
   level: ${o.logLevel ?? 'warn'}
-`;
+${o.extra ?? ''}`;
 }
