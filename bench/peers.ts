@@ -164,7 +164,7 @@ export interface EipdnsOptions {
   readonly upstreamPort: number;
   /** false: `cache: false`; default: the cache with its default settings. */
   readonly cache?: boolean;
-  /** false: the cache without prefetch (cache.prefetch: false). */
+  /** true: the cache with prefetch on (cache.prefetch: true; off by default). */
   readonly prefetch?: boolean;
   /** upstream.max_qps; default: the default (900). */
   readonly maxQps?: number;
@@ -188,7 +188,7 @@ export async function startEipdns(o: EipdnsOptions): Promise<Eipdns> {
     join(o.dir, 'inventory.json'),
     inventory([{ publicIp: '198.51.100.10', allocationId: 'eipalloc-0db00000000000001', privateIp: PRIVATE_IP, tags: { Role: 'db' } }]),
   );
-  const extra = [...(o.cache === false ? ['cache: false'] : o.prefetch === false ? ['cache:', '  prefetch: false'] : []), ...(adminPort !== undefined ? ['admin:', `  listen: "127.0.0.1:${adminPort}"`] : [])];
+  const extra = [...(o.cache === false ? ['cache: false'] : o.prefetch === true ? ['cache:', '  prefetch: true'] : []), ...(adminPort !== undefined ? ['admin:', `  listen: "127.0.0.1:${adminPort}"`] : [])];
   const config = join(o.dir, 'eipdns.yaml');
   writeFileSync(
     config,

@@ -29,11 +29,11 @@ export interface RealisticOptions {
   readonly seconds: number;
   readonly rounds: number;
   readonly seed: number;
-  /** Also run eipdns with cache.prefetch: false (to see what prefetch costs upstream). */
-  readonly noPrefetch: boolean;
+  /** Also run eipdns with cache.prefetch: true (off by default), to see what prefetch costs upstream. */
+  readonly withPrefetch: boolean;
 }
 
-type Which = 'eipdns' | 'dnsmasq' | 'eipdns (prefetch: false)';
+type Which = 'eipdns' | 'dnsmasq' | 'eipdns (prefetch: true)';
 
 /** mulberry32: a small seeded PRNG, so the zone and the query file are the same every run. */
 function prng(seed: number): () => number {
@@ -155,7 +155,7 @@ export async function runRealistic(o: RealisticOptions, dir: string, pin: Pinnin
   const runs = new Map<string, Run[]>();
   try {
     for (let round = 1; round <= o.rounds; round++) {
-      const servers: Which[] = ['eipdns', 'dnsmasq', ...(o.noPrefetch ? (['eipdns (prefetch: false)'] as const) : [])];
+      const servers: Which[] = ['eipdns', 'dnsmasq', ...(o.withPrefetch ? (['eipdns (prefetch: true)'] as const) : [])];
       const order = round % 2 === 1 ? servers : [...servers].reverse();
       for (const which of order) {
         const run = await runOne(which, round, rdir, pin, nsd, dataFile, o);
@@ -178,12 +178,12 @@ async function runOne(which: Which, round: number, rdir: string, pin: Pinning, n
   let server: Server;
   let adminPort: number | undefined;
   if (which !== 'dnsmasq') {
-    const prefetch = which === 'eipdns';
-    const d = join(rdir, `eipdns-${prefetch ? '' : 'noprefetch-'}${round}`);
+    const prefetch = which === 'eipdns (prefetch: true)';
+    const d = join(rdir, `eipdns-${prefetch ? 'prefetch-' : ''}${round}`);
     mkdirSync(d, { recursive: true });
-    // The defaults a host would run: cache bounds, prefetch, serve-stale, max_qps 900.
+    // The defaults a host would run: cache bounds, serve-stale, max_qps 900 (prefetch off).
     // admin.listen for its own counters, read before and after the run.
-    const e = await startEipdns({ label: which, dir: d, cpu: pin.server, upstreamPort: nsd.port, admin: true, ...(prefetch ? {} : { prefetch: false }) });
+    const e = await startEipdns({ label: which, dir: d, cpu: pin.server, upstreamPort: nsd.port, admin: true, ...(prefetch ? { prefetch: true } : {}) });
     adminPort = e.adminPort;
     server = e;
   } else {
@@ -231,9 +231,9 @@ function reportRealistic(runs: Map<string, Run[]>, o: RealisticOptions, ttls: re
   );
   const e = runs.get('eipdns') ?? [];
   const d = runs.get('dnsmasq') ?? [];
-  const np = runs.get('eipdns (prefetch: false)') ?? [];
-  if (np.length > 0 && e.length > 0) {
-    const diff = med(e, (r) => r.upstream) - med(np, (r) => r.upstream);
+  const wp = runs.get('eipdns (prefetch: true)') ?? [];
+  if (wp.length > 0 && e.length > 0) {
+    const diff = med(wp, (r) => r.upstream) - med(e, (r) => r.upstream);
     console.log(`prefetch: eipdns with prefetch sent ${diff >= 0 ? `${diff.toFixed(0)} more` : `${(-diff).toFixed(0)} fewer`} queries upstream than without (prefetch refreshes a name asked in the last 10 % of its TTL, before it expires)`);
   }
   if (e.length === 0 || d.length === 0) return true;
@@ -245,7 +245,7 @@ function reportRealistic(runs: Map<string, Run[]>, o: RealisticOptions, ttls: re
   // fewer packets then prove nothing about the cache.
   const verdict = ok && rejected(e) > 0 ? "INCONCLUSIVE (eipdns's budget refused queries: not the same work)" : ok ? 'PASS' : 'FAIL';
   console.log(`check: eipdns sent ${eu.toFixed(0)} queries upstream, dnsmasq ${du.toFixed(0)} (eipdns ≤ dnsmasq for the same work) ${verdict}`);
-  for (const [label, rs] of [['eipdns', e], ['eipdns (prefetch: false)', np]] as const) {
+  for (const [label, rs] of [['eipdns', e], ['eipdns (prefetch: true)', wp]] as const) {
     for (const r of rs) {
       const c = r.eipdns;
       if (c === undefined) continue;
@@ -263,7 +263,7 @@ function reportRealistic(runs: Map<string, Run[]>, o: RealisticOptions, ttls: re
         : `${label}: the upstream budget (upstream.max_qps, default 900) refused nothing (eipdns_upstream_budget_rejections_total did not move)`,
     );
   }
-  const notAnswered = [...e, ...d, ...np].filter((r) => (r.m.byRcode.get('NOERROR') ?? 0) < r.m.completed || r.m.lost > 0);
+  const notAnswered = [...e, ...d, ...wp].filter((r) => (r.m.byRcode.get('NOERROR') ?? 0) < r.m.completed || r.m.lost > 0);
   if (notAnswered.length > 0) console.log(`note: some realistic runs had answers other than NOERROR or lost queries (see the rounds above)`);
   const expiring = ttls.filter((t) => t < o.seconds).length / ttls.length;
   if (expiring < 0.25) console.log(`note: in a ${o.seconds} s run only names with a TTL under ${o.seconds} s (${fmtPct(expiring)} of them) can expire and be asked again: it mostly measures the cold fill`);

@@ -67,7 +67,8 @@ const HELP = `Usage: npm run bench -- [options]
   --zipf-names N    realistic: names in the zone (default 10000)
   --zipf-s S        realistic: Zipf exponent (default 1)
   --zipf-rounds N   realistic: rounds, servers alternating (default 1)
-  --zipf-no-prefetch  realistic: also run eipdns with cache.prefetch: false
+  --zipf-prefetch   realistic: also run eipdns with cache.prefetch: true (off by
+                    default), to see what prefetch costs upstream
   --no-build        use dist/ as it is instead of bundling it first
 `;
 
@@ -89,7 +90,7 @@ function parseOptions(argv: readonly string[]): Options {
       'zipf-names': { type: 'string' },
       'zipf-s': { type: 'string' },
       'zipf-rounds': { type: 'string' },
-      'zipf-no-prefetch': { type: 'boolean' },
+      'zipf-prefetch': { type: 'boolean' },
       'no-build': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -129,7 +130,7 @@ function parseOptions(argv: readonly string[]): Options {
       seconds: positive('zipf-seconds', values['zipf-seconds'], quick ? 10 : 60),
       rounds: positive('zipf-rounds', values['zipf-rounds'], 1),
       seed: 6,
-      noPrefetch: values['zipf-no-prefetch'] === true,
+      withPrefetch: values['zipf-prefetch'] === true,
     },
     build: values['no-build'] !== true,
   };

@@ -4,6 +4,11 @@
 // upstream query for the key (coalesced with any other for it, charged to the
 // query budget like every other), and its answer replaces the entry; when it
 // fails, the entry simply runs out and serve-stale takes over.
+//
+// Off by default (cache.prefetch), as in Unbound and CoreDNS: each refresh
+// at 90 % of a TTL costs a query that waiting for expiry would have spent
+// later or not at all, about 5 % more upstream traffic on a Zipf workload,
+// and the VPC resolver's 1024 packets per second are the scarce resource.
 
 import type { Entry } from './entry.js';
 

@@ -98,7 +98,9 @@ export const DEFAULT_CACHE: CacheConfig = Object.freeze({
   maxTtl: 86_400,
   maxNegativeTtl: 3600,
   failureTtl: 5,
-  prefetch: true,
+  // Off, as in Unbound and CoreDNS: it trades upstream queries (the VPC
+  // resolver's scarce 1024 pps) for latency; see src/cache/prefetch.ts.
+  prefetch: false,
   stale: Object.freeze({ enabled: true, maxAge: 86_400, clientTimeoutMs: 1800, ttl: 30 }),
 });
 /**

@@ -92,7 +92,7 @@ function answerTtls(b: Buffer, qname: string): number[] {
 
 describe('cache layer', () => {
   it('answers a repeated name from the store, synchronously, with TTLs counting down', async () => {
-    const { cache, down, clock: c } = setup();
+    const { cache, down, clock: c } = setup({ prefetch: true });
     const first = ask(cache, 'www.example.com');
     await flush();
     expect(down.asked.length).toBe(1);
@@ -309,7 +309,7 @@ describe('cache layer', () => {
   });
 
   it('prefetches once, on a hit in the last 10 % of the TTL, and the refreshed entry takes over', async () => {
-    const { cache, down, clock: c } = setup();
+    const { cache, down, clock: c } = setup({ prefetch: true });
     const seed = ask(cache, 'pop.example');
     await flush();
     down.asked[0]!.answer([a(SEC.AN, 100, [192, 0, 2, 1])]);
@@ -377,5 +377,20 @@ describe('cache layer', () => {
     expect(worstBytes).toBeLessThanOrEqual(400_000);
     expect(cache.stats()).toMatchObject({ insertions: 100_000, misses: 100_000 });
     expect(cache.stats().evictions).toBe(100_000 - store.size);
+  });
+});
+
+describe('prefetch is off by default', () => {
+  it('lets an entry run out instead of refreshing it early (no upstream query spent ahead of need)', async () => {
+    const { cache, down, clock: c } = setup();
+    const seed = ask(cache, 'quiet.example');
+    await flush();
+    down.asked[0]!.answer([a(SEC.AN, 100)]);
+    await seed.out;
+    c.advance(95_000); // 5 s of 100 left: inside the last 10 %
+    expect(Buffer.isBuffer(ask(cache, 'quiet.example').out)).toBe(true);
+    await flush();
+    expect(down.asked.length).toBe(1);
+    expect(cache.stats().prefetches).toBe(0);
   });
 });

@@ -177,7 +177,7 @@ describe('defaults', () => {
         maxTtl: 86_400,
         maxNegativeTtl: 3600,
         failureTtl: 5,
-        prefetch: true,
+        prefetch: false,
         stale: { enabled: true, maxAge: 86_400, clientTimeoutMs: 1800, ttl: 30 },
       },
       ec2: { pollIntervalMs: 2000, requestTimeoutMs: 2000, maxStaleMs: 3_600_000 },

@@ -266,9 +266,9 @@ describe('answer cache (dnsmasq upstream)', () => {
     expect(asked(upstream, 'sec.cache.test')).toBe(4);
   });
 
-  it('prefetches a name hit in the last 10 % of its TTL, once', async () => {
+  it('prefetches a name hit in the last 10 % of its TTL, once (cache.prefetch: true)', async () => {
     const c = manualClock();
-    const srv = await server({}, c.now);
+    const srv = await server({ cache: { prefetch: true } }, c.now);
     const name = 'pre.cache.test';
     await query(srv.port, name);
     c.advance(250);
