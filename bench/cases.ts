@@ -4,7 +4,6 @@
 // round; medians over the rounds, eipdns beside dnsmasq and Unbound.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import { join } from 'node:path';
 import { cpuPerQuery, dnsperf, type Measurement } from './dnsperf.js';
 import {
@@ -16,7 +15,6 @@ import {
   startDnsmasq,
   startEipdns,
   startUnbound,
-  type Eipdns,
   type Server,
 } from './peers.js';
 import { sleep, stop, type Pinning } from './procs.js';
@@ -32,12 +30,6 @@ export interface CaseOptions {
   readonly warmupSeconds: number;
   /** dnsperf -Q of the fixed-load runs. */
   readonly fixedQps: number;
-  /**
-   * Add "eipdns+admin" to the private and cached cases: eipdns with
-   * admin.listen set and its /metrics scraped every second (issue 8: counting
-   * may cost at most 5 % of private qps), run right next to plain eipdns.
-   */
-  readonly admin: boolean;
 }
 
 interface Case {
@@ -58,9 +50,6 @@ const SETUP: Record<CaseName, string> = {
   cached: `${FORWARDED_NAME} A again and again (upstream TTL ${FORWARDED_TTL} s): eipdns cache on (defaults); dnsmasq --cache-size=10000; unbound forward-zone, its cache`,
   uncached: `${FORWARDED_NAME} A, every query forwarded: eipdns cache: false, upstream.max_qps 1000000; dnsmasq --cache-size=0`,
 };
-const ADMIN_SETUP =
-  'eipdns+admin: eipdns as in the private and cached cases plus admin.listen, its /metrics scraped every second throughout (Prometheus scrapes every 15-60 s: the pessimistic case)';
-const ADMIN = 'eipdns+admin';
 
 export interface CaseResults {
   /** Exit status contribution: every floor met. */
@@ -87,8 +76,6 @@ export async function runCases(opts: CaseOptions, dir: string, pin: Pinning, ups
 
   // eipdns and dnsmasq with their cache serve both the private and the cached case.
   const eipdns = withCache ? await startEipdns({ label: 'eipdns', dir: sub('eipdns'), cpu: pin.server, upstreamPort: upstream.port }) : undefined;
-  const eipdnsAdmin =
-    opts.admin && withCache ? await startEipdns({ label: ADMIN, dir: sub('eipdns-admin'), cpu: pin.server, upstreamPort: upstream.port, admin: true }) : undefined;
   const eipdnsUncached = want('uncached')
     ? await startEipdns({ label: 'eipdns', dir: sub('eipdns-uncached'), cpu: pin.server, upstreamPort: upstream.port, cache: false, maxQps: 1_000_000 })
     : undefined;
@@ -107,9 +94,7 @@ export async function runCases(opts: CaseOptions, dir: string, pin: Pinning, ups
         [PRIVATE_NAME, PRIVATE_IP],
       )
     : undefined;
-  const all = [eipdns, eipdnsAdmin, eipdnsUncached, dnsmasq, dnsmasqUncached, unbound].filter((s): s is NonNullable<typeof s> => s !== undefined);
-
-  const stopScraping = eipdnsAdmin !== undefined ? await scrapeEverySecond(eipdnsAdmin) : () => undefined;
+  const all = [eipdns, eipdnsUncached, dnsmasq, dnsmasqUncached, unbound].filter((s): s is NonNullable<typeof s> => s !== undefined);
 
   // Memory with the servers started, data loaded and one query answered each.
   await sleep(2000);
@@ -118,7 +103,7 @@ export async function runCases(opts: CaseOptions, dir: string, pin: Pinning, ups
 
   const cases: Case[] = [];
   if (want('private')) {
-    cases.push({ name: 'private', query: `${PRIVATE_NAME} A`, dataFile: privateData, floor: 0.5, servers: [eipdns!, dnsmasq!, unbound!, ...(eipdnsAdmin ? [eipdnsAdmin] : [])], helpers: [] });
+    cases.push({ name: 'private', query: `${PRIVATE_NAME} A`, dataFile: privateData, floor: 0.5, servers: [eipdns!, dnsmasq!, unbound!], helpers: [] });
   }
   if (want('cached')) {
     cases.push({
@@ -126,7 +111,7 @@ export async function runCases(opts: CaseOptions, dir: string, pin: Pinning, ups
       query: `${FORWARDED_NAME} A`,
       dataFile: forwardedData,
       floor: 0.5,
-      servers: [eipdns!, dnsmasq!, unbound!, ...(eipdnsAdmin ? [eipdnsAdmin] : [])],
+      servers: [eipdns!, dnsmasq!, unbound!],
       helpers: [upstream.started.pid],
     });
   }
@@ -146,10 +131,8 @@ export async function runCases(opts: CaseOptions, dir: string, pin: Pinning, ups
   const add = (m: Map<string, Measurement[]>, key: string, x: Measurement): void => void m.set(key, [...(m.get(key) ?? []), x]);
   for (let round = 1; round <= opts.rounds; round++) {
     for (const c of cases) {
-      // Alternate who goes first, so a drift in machine load hits all alike;
-      // eipdns+admin runs right next to eipdns, so the pair sees the same load.
-      const adjacent = [c.servers[0]!, ...c.servers.filter((s) => s.label === ADMIN), ...c.servers.slice(1).filter((s) => s.label !== ADMIN)];
-      const order = round % 2 === 1 ? adjacent : adjacent.reverse();
+      // Alternate who goes first, so a drift in machine load hits all alike.
+      const order = round % 2 === 1 ? c.servers : [...c.servers].reverse();
       for (const s of order) {
         const run = { port: s.port, dataFile: c.dataFile, seconds: opts.seconds, pin, serverPid: s.started.pid, clientHelpers: c.helpers };
         const m = await dnsperf(run);
@@ -163,10 +146,9 @@ export async function runCases(opts: CaseOptions, dir: string, pin: Pinning, ups
     }
   }
 
-  stopScraping();
   const pass = report(cases, peak, fixed, opts);
   console.log(`peak RSS over the runs: ${describeMemory(all.map((s) => ({ label: s === eipdnsUncached ? 'eipdns (cache: false)' : s === dnsmasqUncached ? 'dnsmasq (--cache-size=0)' : s.label, pid: s.started.pid })), 'peak')}`);
-  for (const e of [eipdns, eipdnsAdmin, eipdnsUncached]) {
+  for (const e of [eipdns, eipdnsUncached]) {
     if (e === undefined) continue;
     const lines = e.budgetLog();
     if (lines.length > 0) console.log(`note: ${e.label}${e === eipdnsUncached ? ' (cache: false)' : ''}: the upstream budget ran out during these cases:\n  ${lines.join('\n  ')}`);
@@ -175,39 +157,12 @@ export async function runCases(opts: CaseOptions, dir: string, pin: Pinning, ups
   return { pass };
 }
 
-/**
- * Checks that the admin listener answers (or the comparison compares
- * nothing), then scrapes /metrics once a second until stopped; a failed scrape
- * is reported (the admin port must keep answering under load).
- */
-async function scrapeEverySecond(e: Eipdns): Promise<() => void> {
-  const url = `http://127.0.0.1:${e.adminPort}/metrics`;
-  const res = await fetch(url, { signal: AbortSignal.timeout(5000) }).catch((err: unknown) => {
-    throw new Error(`${ADMIN}: GET ${url} failed (${err instanceof Error ? err.message : String(err)}): no admin listener in this build?\n${e.started.output()}`);
-  });
-  await res.arrayBuffer();
-  if (res.status !== 200) throw new Error(`${ADMIN}: GET ${url} answered ${res.status}`);
-  let failures = 0;
-  const timer = setInterval(() => {
-    const req = http.get(url, { agent: false }, (r) => {
-      r.resume();
-      if (r.statusCode !== 200) failures++;
-    });
-    req.on('error', () => failures++);
-  }, 1000);
-  return () => {
-    clearInterval(timer);
-    if (failures > 0) console.log(`note: ${failures} /metrics scrape(s) of ${ADMIN} failed during the runs`);
-  };
-}
-
 function report(cases: readonly Case[], peak: Map<string, Measurement[]>, fixed: Map<string, Measurement[]>, opts: CaseOptions): boolean {
   const rows: string[][] = [
     ['case', 'server', 'peak qps', 'qps range', 'avg latency', 'server CPU', 'idle srv/cli', 'other', `µs/query @${fmtQps(opts.fixedQps)}`, 'µs range', 'qps vs dnsmasq', 'µs vs dnsmasq', 'floor', 'result'],
   ];
   const notes: string[] = [];
   const disturbed: string[] = [];
-  const adminLines: string[] = [];
   const us = (c: CaseName, label: string): number[] =>
     (fixed.get(`${c}|${label}`) ?? []).map(cpuPerQuery).filter((x): x is number => x !== undefined);
   let pass = true;
@@ -256,8 +211,6 @@ function report(cases: readonly Case[], peak: Map<string, Measurement[]>, fixed:
       const fixedOther = Math.max(0, ...(fixed.get(`${c.name}|${s.label}`) ?? []).map((f) => (f.cpu ? Math.max(f.cpu.otherOnServerCpu, f.cpu.otherOnClientCpu) : 0)));
       if ((st.other ?? 0) > DISTURBED || fixedOther > DISTURBED) disturbed.push(`${c.name}/${s.label} ${fmtPct(st.other ?? 0)}/${fmtPct(fixedOther)}`);
     });
-    const admin = c.servers.findIndex((s) => s.label === ADMIN);
-    if (admin >= 0) adminLines.push(adminCost(c.name, peak, usOf[0]!, usOf[admin]!));
   }
   console.log(`\n${table(rows)}`);
   console.log(
@@ -266,7 +219,6 @@ function report(cases: readonly Case[], peak: Map<string, Measurement[]>, fixed:
       `µs/query: the server's utime+stime over the middle of a run at dnsperf -Q ${opts.fixedQps}, per NOERROR answer (median, range over rounds)`,
   );
   for (const c of cases) console.log(`  ${c.name}: ${SETUP[c.name]}`);
-  if (opts.admin) console.log(`  ${ADMIN_SETUP}`);
   const priv = us('private', 'eipdns');
   const hit = us('cached', 'eipdns');
   if (priv.length > 0 && hit.length > 0) {
@@ -278,30 +230,6 @@ function report(cases: readonly Case[], peak: Map<string, Measurement[]>, fixed:
         "Peak qps of those runs is disturbed (rerun on a quiet machine); µs/query counts the server's own CPU time and holds up better",
     );
   }
-  for (const line of adminLines) console.log(line);
   for (const note of notes) console.log(`note: ${note}`);
   return pass;
-}
-
-/**
- * What admin.listen costs (issue 8: at most 5 % of private qps): peak qps of
- * eipdns+admin against eipdns, also as the median of per-round ratios (each
- * round ran the two back to back, which cancels slow drifts in machine load),
- * and CPU per query at the fixed load, which moves much less than qps when
- * other work shares the machine. Printed, not a floor: on a shared machine
- * peak qps swings by more than 5 % between runs of the same build.
- */
-function adminCost(c: CaseName, peak: Map<string, Measurement[]>, usPlain: readonly number[], usAdmin: readonly number[]): string {
-  const plain = peak.get(`${c}|eipdns`)!.map((m) => m.qps);
-  const admin = peak.get(`${c}|${ADMIN}`)!.map((m) => m.qps);
-  const ratio = median(admin) / median(plain);
-  const paired = median(admin.map((q, i) => q / plain[i]!));
-  const cpu =
-    usPlain.length > 0 && usAdmin.length > 0
-      ? `; CPU per query at the fixed load ${fmtUs(median(usAdmin))} vs ${fmtUs(median(usPlain))} (${((median(usAdmin) / median(usPlain) - 1) * 100).toFixed(1)} %)`
-      : '';
-  return (
-    `admin cost, ${c}: ${ADMIN} ${fmtQps(median(admin))} (${range(admin, fmtQps)}) vs eipdns ${fmtQps(median(plain))} (${range(plain, fmtQps)}) qps: ` +
-    `ratio ${ratio.toFixed(3)}, median of per-round ratios ${paired.toFixed(3)} (issue 8's limit: 0.95${c === 'private' ? '' : ', set for the private case'})${cpu}`
-  );
 }
