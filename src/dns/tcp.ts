@@ -33,7 +33,7 @@ export interface TcpListener {
 }
 
 interface Connection {
-  /** Stop taking new queries; `done` is called once the owed answers are written. */
+  /** Stop taking new queries; `finished` is called once the owed answers are written. */
   drain(): void;
 }
 
@@ -148,8 +148,15 @@ function serveConnection(socket: Socket, handler: Handler, logger: Logger, optio
         socket.destroy();
         return;
       }
-      if (isPending(reply)) reply.then(sendLater, () => sendLater(null));
-      else send(reply);
+      if (isPending(reply)) {
+        // A throw while sending must not become an unhandled rejection (it ends the process).
+        reply
+          .then(sendLater, () => sendLater(null))
+          .catch((err: unknown) => {
+            logger.error({ err }, 'sending a tcp answer failed');
+            socket.destroy();
+          });
+      } else send(reply);
     }
     if (draining) {
       // Keep reading (and ignoring) so no unread bytes turn our close into a reset.
