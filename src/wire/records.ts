@@ -59,9 +59,13 @@ export function readRecords(msg: Uint8Array, start: number): RecordRef[] {
   return out;
 }
 
-export function readTtl(msg: Uint8Array, ref: RecordRef): number {
-  const at = ref.ttlAt;
-  return ((msg[at]! << 24) >>> 0) + ((msg[at + 1]! << 16) | (msg[at + 2]! << 8) | msg[at + 3]!);
+/** RFC 2181 §8: a TTL is 31 bits; one with the top bit set is treated as zero. */
+export const MAX_TTL = 0x7fffffff;
+
+/** The 32-bit TTL at `at` (a RecordRef's ttlAt), 0 when its top bit is set (RFC 2181 §8). */
+export function readTtl(msg: Uint8Array, at: number): number {
+  const t = ((msg[at]! << 24) >>> 0) + ((msg[at + 1]! << 16) | (msg[at + 2]! << 8) | msg[at + 3]!);
+  return t > MAX_TTL ? 0 : t;
 }
 
 export function writeTtl(msg: Uint8Array, at: number, ttl: number): void {
