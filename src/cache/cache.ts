@@ -46,8 +46,12 @@ type Outcome =
   | { readonly kind: 'stale'; readonly entry: Entry }
   /** Relayed as the upstream sent it (not cacheable: TC, TSIG, TTL 0, ...). */
   | { readonly kind: 'reply'; readonly reply: Buffer }
-  /** No answer (an upstream failure, a SERVFAIL/REFUSED reply): stale if the waiter has one. */
-  | { readonly kind: 'failed'; readonly reply: Buffer | null; readonly err: unknown };
+  /**
+   * No answer (an upstream failure, a SERVFAIL/REFUSED reply, a local
+   * refusal): stale if the waiter has one. `recheck`: the upstream said no,
+   * so the failure recheck timer starts.
+   */
+  | { readonly kind: 'failed'; readonly reply: Buffer | null; readonly err: unknown; readonly recheck: boolean };
 
 export function createCache(next: Forwarder, opts: CacheOptions): Forwarder<CacheStats> {
   const { store, config } = opts;
@@ -121,26 +125,31 @@ export function createCache(next: Forwarder, opts: CacheOptions): Forwarder<Cach
       } else if (v.kind === 'pass') {
         outcome = { kind: 'reply', reply };
       } else {
-        outcome = failed(f, t, v.kind === 'failure', reply, null);
+        // SERVFAIL, REFUSED and the like: the upstream said no.
+        outcome = failed(f, t, v.kind === 'failure', true, reply, null);
       }
     } else {
       // Timeout and AllFailed are what the upstream did; OverBudget, Overload
-      // and Closed are local conditions and say nothing about the name.
+      // and Closed are local conditions and say nothing about the name: a
+      // stale answer goes out, but the name is asked again as soon as the
+      // condition passes (a one-second budget spike must not hold every
+      // name refreshed during it back for 30 s).
       const upstreamFailed = err instanceof UpstreamError && (err.code === 'Timeout' || err.code === 'AllFailed');
-      outcome = failed(f, t, upstreamFailed, null, err);
+      outcome = failed(f, t, upstreamFailed, upstreamFailed, null, err);
     }
     flights.settle(f, (w) => deliver(w, outcome, t));
   }
 
   /**
    * No answer came back. An entry the store still has answers instead (fresh:
-   * a failed prefetch; expired: serve-stale) and is not asked for again for
-   * 30 s; only when there is none is an upstream failure itself cached.
+   * a failed prefetch; expired: serve-stale) and, when the upstream said no
+   * (`recheck`), is not asked for again for 30 s; only when there is none is
+   * an upstream failure itself cached.
    */
-  function failed(f: Flight, t: number, cacheFailure: boolean, reply: Buffer | null, err: unknown): Outcome {
+  function failed(f: Flight, t: number, cacheFailure: boolean, recheck: boolean, reply: Buffer | null, err: unknown): Outcome {
     const current = store.peek(f.cacheKey);
     if (current !== undefined && current.kind !== 'failure' && !isDead(current, t, stale)) {
-      markRefreshFailed(current, t);
+      if (recheck) markRefreshFailed(current, t);
       return t < current.expiresAt ? { kind: 'answer', entry: current, source: 'cache' } : { kind: 'stale', entry: current };
     }
     if (cacheFailure) {
@@ -149,7 +158,7 @@ export function createCache(next: Forwarder, opts: CacheOptions): Forwarder<Cach
       const e = new Entry(f.cacheKey, 'failure', null, [], failureTtl, t, entryCost(f.cacheKey, 0, 0));
       if (store.set(e)) counters.failuresCached++;
     }
-    return { kind: 'failed', reply, err };
+    return { kind: 'failed', reply, err, recheck };
   }
 
   function deliver(w: Waiter, o: Outcome, t: number): void {
@@ -167,7 +176,7 @@ export function createCache(next: Forwarder, opts: CacheOptions): Forwarder<Cach
       case 'failed':
         // The store may have dropped the entry meanwhile; the waiter kept it.
         if (canServeStale(w.stale, t, stale)) {
-          markRefreshFailed(w.stale, t);
+          if (o.recheck) markRefreshFailed(w.stale, t);
           w.resolve(serveStale(w.stale, w.req));
         } else if (o.reply !== null) {
           w.resolve(relay(o.reply, w.req));
