@@ -15,6 +15,7 @@ import { UpstreamError } from '../forward/errors.js';
 import type { AnswerSource, Forwarder, ForwardRequest } from '../forward/forwarder.js';
 import type { Logger } from '../log.js';
 import { RCODE } from '../wire/codes.js';
+import { FLAG } from '../wire/header.js';
 import { headerOnlyReply, restoreClient } from '../wire/reply.js';
 import { answerFrom, classify, Entry, type Lifetimes } from './entry.js';
 import { Coalescer, type Flight, type Waiter } from './flight.js';
@@ -199,6 +200,15 @@ export function createCache(next: Forwarder, opts: CacheOptions): Forwarder<Cach
     // RFC 7871 §7.3: an answer to a Client Subnet query may be tailored to
     // that subnet; it is neither served from nor stored in a shared cache.
     if (q.edns !== null && q.edns.clientSubnet) {
+      counters.bypassed++;
+      return next.resolve(req);
+    }
+    // RD=0 goes around the cache too: the upstream may answer it differently
+    // (REFUSED, a referral, SERVFAIL), which must not reach RD=1 clients
+    // through a shared flight or a cached failure; and a cache that answered
+    // it would tell anyone which names others asked (cache snooping,
+    // RFC 4697; Unbound's allow_snoop).
+    if ((q.flags & FLAG.RD) === 0) {
       counters.bypassed++;
       return next.resolve(req);
     }
