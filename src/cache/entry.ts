@@ -185,13 +185,62 @@ export function classify(reply: Buffer, questionEnd: number, l: Lifetimes): Verd
  * most `ttl`; with `exact` (stale answers, RFC 8767 §4) set to `ttl`.
  */
 export function answerFrom(e: Entry, msg: Buffer, q: Query, ttl: number, exact: boolean): Buffer {
-  const out = replyFromTemplate(e.wire!, msg, q);
+  const out = clientCopy(e.wire!, msg, q);
   const at = e.ttlAt;
   for (let i = 0; i < at.length; i++) {
     const o = at[i]!;
     // `out` still holds the stored TTL here (normalised by classify).
     if (exact || readTtl(out, o) > ttl) writeTtl(out, o, ttl);
   }
+  return out;
+}
+
+/**
+ * An upstream reply that is relayed, not kept (TC, TTL 0, SERVFAIL, REFUSED,
+ * ...), cut like a cached answer so each coalesced client gets its own OPT:
+ * the upstream's OPT answers the one client whose query went out, and may
+ * echo its DNS COOKIE, which no other client may see (RFC 7873 §5.3).
+ */
+export interface RelayTemplate {
+  /** The reply without its OPT. */
+  readonly bytes: Buffer;
+  /** The upper 8 bits of the rcode the OPT carried (RFC 6891 §6.1.3), 0 without one. */
+  readonly extendedRcode: number;
+}
+
+/** Null when the OPT cannot be cut out safely (malformed, or OPT not the single last record). */
+export function relayTemplate(reply: Buffer, questionEnd: number): RelayTemplate | null {
+  if (reply.length < questionEnd || reply.length < HEADER_SIZE) return null;
+  let records: RecordRef[];
+  try {
+    records = readRecords(reply, questionEnd);
+  } catch {
+    return null;
+  }
+  const at = records.findIndex((r) => r.type === TYPE.OPT);
+  if (at < 0) return { bytes: reply, extendedRcode: 0 };
+  const opt = records[at]!;
+  if (at !== records.length - 1 || opt.section !== SECTION.ADDITIONAL) return null;
+  const bytes = Buffer.from(reply.subarray(0, opt.owner));
+  bytes.writeUInt16BE(bytes.readUInt16BE(10) - 1, 10);
+  return { bytes, extendedRcode: reply[opt.ttlAt]! };
+}
+
+/**
+ * This client's copy of a relayed reply: its ID, RD and question, its own OPT
+ * (carrying the upstream's extended rcode), the AD rule. Null when the client
+ * cannot be told that rcode (no EDNS in its query).
+ */
+export function relayFrom(t: RelayTemplate, msg: Buffer, q: Query): Buffer | null {
+  if (t.extendedRcode !== 0 && q.edns === null) return null;
+  const out = clientCopy(t.bytes, msg, q);
+  if (q.edns !== null) out[t.bytes.length + 5] = t.extendedRcode;
+  return out;
+}
+
+/** replyFromTemplate plus the AD rule, for cached and relayed replies alike. */
+function clientCopy(template: Buffer | string, msg: Buffer, q: Query): Buffer {
+  const out = replyFromTemplate(template, msg, q);
   // RFC 6840 §5.8: AD goes only to a client that showed it understands it
   // (AD or DO in its query); the answer may have been fetched for one that did.
   if ((out[3]! & AD) !== 0 && (q.flags & AD) === 0 && (q.edns === null || !q.edns.dnssecOk)) out[3] = out[3]! & ~AD;
