@@ -214,7 +214,8 @@ export function wireToText(wire: Uint8Array): string {
 /**
  * The text form (as above, or a configured name) → wire bytes. "\DDD" and
  * "\X" escapes are undone, so an escaped dot stays inside its label.
- * @throws Malformed on an empty label or a name over 255 octets.
+ * @throws Malformed on an empty label, a name over 255 octets, a \DDD over
+ * 255 or a character outside Latin-1.
  */
 export function textToWire(name: string): Buffer {
   if (name === '' || name === '.') return Buffer.from([0]);
@@ -234,20 +235,26 @@ export function textToWire(name: string): Buffer {
     } else if (c === 0x5c && i + 1 < text.length) {
       const digits = /^\d{3}/.exec(text.slice(i + 1, i + 4));
       if (digits !== null) {
-        label.push(Number(digits[0]) & 0xff);
+        label.push(octet(Number(digits[0]), name));
         i += 3;
       } else {
-        label.push(text.charCodeAt(i + 1) & 0xff);
+        label.push(octet(text.charCodeAt(i + 1), name));
         i += 1;
       }
     } else {
-      label.push(c & 0xff);
+      label.push(octet(c, name));
     }
   }
   flush();
   out.push(0);
   if (out.length > MAX_NAME_OCTETS) throw new Malformed(`name longer than 255 octets: "${name}"`);
   return Buffer.from(out);
+}
+
+/** One octet of a label; anything wider would silently become a different name. */
+function octet(code: number, name: string): number {
+  if (code > 0xff) throw new Malformed(`not an octet (${code}) in "${name}": use \\DDD escapes, 000-255`);
+  return code;
 }
 
 /** Parent in text form ("a.b" → "b", "b" → ""), undefined for the root; escaped dots are not separators. */
