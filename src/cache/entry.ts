@@ -83,7 +83,6 @@ export class Entry {
   }
 }
 
-const SIG = 24;
 const SOA_FIXED = 20; // serial, refresh, retry, expire, minimum
 
 const pass = (reason: string): Verdict => ({ kind: 'pass', reason });
@@ -126,7 +125,7 @@ export function classify(reply: Buffer, questionEnd: number, l: Lifetimes): Verd
       // OPT is the single, last record (nothing after it can point into it).
       if (opt !== undefined || r.section !== SECTION.ADDITIONAL || i !== records.length - 1) return pass('OPT not last');
       opt = r;
-    } else if (r.type === TYPE.TSIG || (r.type === SIG && r.section === SECTION.ADDITIONAL)) {
+    } else if (r.type === TYPE.TSIG || (r.type === TYPE.SIG && r.section === SECTION.ADDITIONAL)) {
       // RFC 8945 / RFC 2931: signed for one transaction; replaying it to
       // another client would be a lie (and its MAC would not verify).
       return pass('signed message');
