@@ -16,7 +16,7 @@ import type { AnswerSource, Forwarder, ForwardRequest } from '../forward/forward
 import type { Logger } from '../log.js';
 import { RCODE } from '../wire/codes.js';
 import { FLAG } from '../wire/header.js';
-import { headerOnlyReply, restoreClient } from '../wire/reply.js';
+import { rcodeReply, restoreClient } from '../wire/reply.js';
 import { answerFrom, classify, Entry, relayFrom, relayTemplate, type Lifetimes, type RelayTemplate } from './entry.js';
 import { Coalescer, type Flight, type Waiter } from './flight.js';
 import { cacheKey, flightKey } from './key.js';
@@ -85,10 +85,7 @@ export function createCache(next: Forwarder, opts: CacheOptions): Forwarder<Cach
   }
 
   function serveFresh(e: Entry, req: ForwardRequest, t: number): Buffer {
-    if (e.wire === null) {
-      const q = req.query;
-      return headerOnlyReply(req.msg, { id: q.id, queryFlags: q.flags, rcode: RCODE.SERVFAIL, questionEnd: q.questionEnd, edns: q.edns, ra: true });
-    }
+    if (e.wire === null) return rcodeReply(req.msg, req.query, RCODE.SERVFAIL);
     return answerFrom(e, req.msg, req.query, e.secondsLeft(t), false);
   }
 
@@ -107,7 +104,7 @@ export function createCache(next: Forwarder, opts: CacheOptions): Forwarder<Cach
       restoreClient(copy, req.msg, q);
       return copy;
     }
-    return headerOnlyReply(req.msg, { id: q.id, queryFlags: q.flags, rcode: RCODE.SERVFAIL, questionEnd: q.questionEnd, edns: q.edns, ra: true });
+    return rcodeReply(req.msg, q, RCODE.SERVFAIL);
   }
 
   const relayOf = (f: Flight, reply: Buffer): Relay => ({ reply, template: relayTemplate(reply, f.questionEnd), origin: f.origin });

@@ -15,7 +15,7 @@ import type { HostPort } from '../config/types.js';
 import type { Logger } from '../log.js';
 import { HEADER_SIZE, QR, TC, readId, writeId } from '../wire/header.js';
 import { sameQuestion } from '../wire/name.js';
-import { restoreClient } from '../wire/reply.js';
+import { ADVERTISED_UDP_SIZE, restoreClient } from '../wire/reply.js';
 import { UpstreamError, type UpstreamErrorCode } from './errors.js';
 import type { Forwarder, ForwardRequest } from './forwarder.js';
 import { ServerSet, type Server, type ServerHealth } from './health.js';
@@ -88,9 +88,10 @@ const DEFAULT_MAX_IN_FLIGHT = 10_000;
 const DEFAULT_SUSPECT_BACKOFF_MS = 1000;
 /**
  * A query from a TCP client larger than this goes to the upstream over TCP
- * straight away: over UDP it would be fragmented (DNS flag day 2020 size).
+ * straight away: over UDP it would be fragmented (DNS flag day 2020 size,
+ * the one we advertise).
  */
-const MAX_UDP_QUERY = 1232;
+const MAX_UDP_QUERY = ADVERTISED_UDP_SIZE;
 const WARN_INTERVAL_MS = 10_000;
 
 interface Attempt {
