@@ -166,7 +166,11 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
     lastWarn.set(key, { at: now, suppressed: 0 });
   }
 
-  /** Charges one query to the budget and counts it; false when the budget says no. */
+  /**
+   * Charges one query to the budget and counts it; false when the budget says
+   * no. Every packet is charged, retries too, though the budget guard above
+   * already admitted the request: each one counts against the resolver's quota.
+   */
   function charge(a: Attempt): boolean {
     if (!maySend()) {
       a.overBudget = true;
