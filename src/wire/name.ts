@@ -1,8 +1,10 @@
 // Walking names on the wire. Bytes from clients and from upstream ports are
-// attacker-reachable, so nothing here follows a compression pointer or trusts
-// a length without a bounds check: a question is read only when it is
-// uncompressed, other names are skipped, and an upstream question is compared
-// byte for byte against the one sent, never decoded.
+// attacker-reachable, so nothing trusts a length without a bounds check, and
+// nothing on the query path follows a compression pointer: a question is read
+// only when it is uncompressed, other names are skipped, and an upstream
+// question is compared byte for byte against the one sent, never decoded.
+// Only readName follows pointers, for data that is stored (zone transfers),
+// and it allows backward pointers only, MAX_POINTER_HOPS of them, 255 octets.
 
 import { HEADER_SIZE } from './header.js';
 import { Malformed } from './malformed.js';
