@@ -13,9 +13,10 @@ import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { HostPort } from '../config/types.js';
 import type { Logger } from '../log.js';
-import { HEADER_SIZE, QR, TC, readId, writeId } from '../wire/header.js';
+import { RCODE } from '../wire/codes.js';
+import { HEADER_SIZE, headerRcode, QR, RA, TC, readId, writeId } from '../wire/header.js';
 import { sameQuestion } from '../wire/name.js';
-import { ADVERTISED_UDP_SIZE, restoreClient } from '../wire/reply.js';
+import { ADVERTISED_UDP_SIZE, headerOnlyReply, restoreClient } from '../wire/reply.js';
 import { UpstreamError, type UpstreamErrorCode } from './errors.js';
 import type { Forwarder, ForwardRequest } from './forwarder.js';
 import { ServerSet, type Server, type ServerHealth } from './health.js';
@@ -127,6 +128,18 @@ function positiveInt(name: string, value: number | undefined, dflt: number, max 
   return value;
 }
 
+/**
+ * FORMERR or NOTIMP with no question at all: how a server that does not
+ * speak EDNS (RFC 6891 §7) or this opcode answers. With the attempt's ID,
+ * from the server asked (UDP: checked by the caller) and QR set, it is that
+ * server's answer; any other reply without our question is not.
+ */
+function questionlessError(msg: Buffer): boolean {
+  if (msg.length < HEADER_SIZE || msg[4] !== 0 || msg[5] !== 0) return false;
+  const rcode = headerRcode(msg);
+  return rcode === RCODE.FORMERR || rcode === RCODE.NOTIMP;
+}
+
 export function createUpstream(opts: UpstreamOptions): Upstream {
   if (!Number.isFinite(opts.timeoutMs) || opts.timeoutMs <= 0) {
     throw new RangeError(`upstream timeoutMs must be > 0, got ${String(opts.timeoutMs)}`);
@@ -229,7 +242,7 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
       msg.length >= HEADER_SIZE &&
       readId(msg) === a.id &&
       (msg[2]! & QR) !== 0 &&
-      sameQuestion(msg, a.req.msg, a.req.query.questionEnd)
+      (sameQuestion(msg, a.req.msg, a.req.query.questionEnd) || questionlessError(msg))
     );
   }
 
@@ -316,9 +329,17 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
     else sendUdp(a);
   }
 
-  function finish(a: Attempt, reply: Buffer): void {
-    // Equal up to ASCII case (checked), so this only restores the client's spelling.
-    restoreClient(reply, a.req.msg, a.req.query);
+  function finish(a: Attempt, answer: Buffer): void {
+    let reply = answer;
+    if (questionlessError(reply)) {
+      // The client is told the rcode with its own question, and without an
+      // OPT, as the server sent it: an EDNS client can then fall back.
+      const q = a.req.query;
+      reply = headerOnlyReply(a.req.msg, { id: q.id, queryFlags: q.flags, rcode: headerRcode(reply), questionEnd: q.questionEnd, edns: null, ra: (reply[3]! & RA) !== 0 });
+    } else {
+      // Equal up to ASCII case (checked), so this only restores the client's spelling.
+      restoreClient(reply, a.req.msg, a.req.query);
+    }
     a.done = true;
     pending.delete(a);
     inFlight--;

@@ -64,6 +64,11 @@ export interface StubBehaviour {
   readonly cookie?: boolean;
   /** Answer a query with RD=0 with this rcode instead (a resolver refusing non-recursive queries). */
   readonly norecRcode?: RcodeName;
+  /**
+   * Send a bare header (QDCOUNT 0, no records, no OPT) with the reply's ID,
+   * QR and rcode: what a server that does not speak EDNS sends (RFC 6891 §7).
+   */
+  readonly noQuestion?: boolean;
 }
 
 export interface StubOptions {
@@ -318,6 +323,11 @@ function responseTo(query: DnsPacket, name: string, type: number, rcode: number,
 
 /** Sets AD, and appends the OPT carrying the cookie (dns2 drops options it has no codec for). */
 function finishReply(buf: Buffer, b: StubBehaviour, cookie: Buffer | undefined): Buffer {
+  if (b.noQuestion === true) {
+    const bare = Buffer.from(buf.subarray(0, 12));
+    bare.fill(0, 4, 12);
+    return bare;
+  }
   if (b.ad === true) buf[3] = buf[3]! | 0x20;
   if (cookie === undefined) return buf;
   const value = Buffer.concat([cookie, SERVER_COOKIE]);
