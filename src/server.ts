@@ -18,7 +18,7 @@ import { DEFAULT_TCP_OPTIONS, listenTcp, type TcpListener, type TcpOptions } fro
 import { listenUdp, type UdpListener } from './dns/udp.js';
 import { createDiscovery, DiscoveryStats, type Discovery } from './ec2/discovery.js';
 import { Budget } from './forward/budget.js';
-import { buildForwardChain, type ChainState, type ForwardChain } from './forward/chain.js';
+import { buildForwardChain, type ChainState, type ForwardChain } from './chain.js';
 import type { Logger } from './log.js';
 import { rewriteViewOf, type RewriteView } from './forward/rewrite.js';
 import { TransferRoom, type TransferRoomOptions } from './transfer/room.js';

@@ -17,7 +17,7 @@ import type { CacheStats } from '../cache/stats.js';
 import type { RequestTiming } from '../dns/pipeline.js';
 import { REPLY_SOURCES, type PipelineStats, type ReplySource } from '../dns/stats.js';
 import { CALL_OUTCOMES, DISCOVERED_KINDS, DISCOVERY_STATES, type DiscoveryView } from '../ec2/discovery.js';
-import type { ForwardChain } from '../forward/chain.js';
+import type { ForwardChain } from '../chain.js';
 import type { TransferStats } from '../transfer/stats.js';
 import { RCODE } from '../wire/codes.js';
 

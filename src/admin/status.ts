@@ -9,7 +9,7 @@ import type { Config } from '../config/types.js';
 import type { DescribedError } from '../ec2/client.js';
 import type { DiscoveryView, RecordChange } from '../ec2/discovery.js';
 import type { AddressOrigin } from '../ec2/match.js';
-import type { ForwardChain } from '../forward/chain.js';
+import type { ForwardChain } from '../chain.js';
 import type { ReadinessState } from './readiness.js';
 
 export interface ReloadRecord {

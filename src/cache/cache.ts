@@ -15,8 +15,9 @@ import { UpstreamError } from '../forward/errors.js';
 import type { AnswerSource, Forwarder, ForwardRequest } from '../forward/forwarder.js';
 import type { Logger } from '../log.js';
 import { RCODE } from '../wire/codes.js';
-import { headerOnlyReply, restoreClient } from '../wire/reply.js';
-import { answerFrom, classify, Entry, type Lifetimes } from './entry.js';
+import { FLAG } from '../wire/header.js';
+import { rcodeReply, restoreClient } from '../wire/reply.js';
+import { answerFrom, classify, Entry, relayFrom, relayTemplate, type Lifetimes, type RelayTemplate } from './entry.js';
 import { Coalescer, type Flight, type Waiter } from './flight.js';
 import { cacheKey, flightKey } from './key.js';
 import { wantsPrefetch } from './prefetch.js';
@@ -44,10 +45,23 @@ type Outcome =
   | { readonly kind: 'answer'; readonly entry: Entry; readonly source: AnswerSource }
   /** The refresh failed and this stale entry answers. */
   | { readonly kind: 'stale'; readonly entry: Entry }
-  /** Relayed as the upstream sent it (not cacheable: TC, TSIG, TTL 0, ...). */
-  | { readonly kind: 'reply'; readonly reply: Buffer }
-  /** No answer (an upstream failure, a SERVFAIL/REFUSED reply): stale if the waiter has one. */
-  | { readonly kind: 'failed'; readonly reply: Buffer | null; readonly err: unknown };
+  /** Relayed, each waiter with its own OPT (not cacheable: TC, TSIG, TTL 0, ...). */
+  | { readonly kind: 'reply'; readonly relay: Relay }
+  /**
+   * No answer (an upstream failure, a SERVFAIL/REFUSED reply, a local
+   * refusal): stale if the waiter has one. `recheck`: the upstream said no,
+   * so the failure recheck timer starts.
+   */
+  | { readonly kind: 'failed'; readonly relay: Relay | null; readonly err: unknown; readonly recheck: boolean };
+
+/** An upstream reply to hand on, as it came (`reply`) and cut for other clients (`template`). */
+interface Relay {
+  readonly reply: Buffer;
+  /** Null when its OPT could not be cut out: only the client whose query went upstream gets it then. */
+  readonly template: RelayTemplate | null;
+  /** The message of the client whose query went upstream. */
+  readonly origin: Buffer;
+}
 
 export function createCache(next: Forwarder, opts: CacheOptions): Forwarder<CacheStats> {
   const { store, config } = opts;
@@ -71,23 +85,32 @@ export function createCache(next: Forwarder, opts: CacheOptions): Forwarder<Cach
   }
 
   function serveFresh(e: Entry, req: ForwardRequest, t: number): Buffer {
-    if (e.wire === null) {
-      const q = req.query;
-      return headerOnlyReply(req.msg, { id: q.id, queryFlags: q.flags, rcode: RCODE.SERVFAIL, questionEnd: q.questionEnd, edns: q.edns, ra: true });
-    }
+    if (e.wire === null) return rcodeReply(req.msg, req.query, RCODE.SERVFAIL);
     return answerFrom(e, req.msg, req.query, e.secondsLeft(t), false);
   }
 
-  /** A copy of a relayed reply made to answer this client (each caller may patch its own). */
-  function relay(reply: Buffer, req: ForwardRequest): Buffer {
-    const out = Buffer.allocUnsafe(reply.length);
-    reply.copy(out);
-    restoreClient(out, req.msg, req.query);
-    return out;
+  /**
+   * A copy of a relayed reply made to answer this client (each caller may
+   * patch its own), built like a cached answer: the upstream's OPT (which may
+   * echo the first client's DNS COOKIE) never reaches another client.
+   */
+  function relay(r: Relay, req: ForwardRequest): Buffer {
+    const q = req.query;
+    const out = r.template === null ? null : relayFrom(r.template, req.msg, q);
+    if (out !== null) return out;
+    if (req.msg === r.origin) {
+      const copy = Buffer.allocUnsafe(r.reply.length);
+      r.reply.copy(copy);
+      restoreClient(copy, req.msg, q);
+      return copy;
+    }
+    return rcodeReply(req.msg, q, RCODE.SERVFAIL);
   }
 
+  const relayOf = (f: Flight, reply: Buffer): Relay => ({ reply, template: relayTemplate(reply, f.questionEnd), origin: f.origin });
+
   function launch(id: string, key: string, req: ForwardRequest): Flight {
-    const f = flights.begin(id, key, req.query.questionEnd);
+    const f = flights.begin(id, key, req.query.questionEnd, req.msg);
     // Its own request object: the client's `source` is set by this layer only.
     const upstreamReq: ForwardRequest = { msg: req.msg, query: req.query, viaTcp: req.viaTcp, source: 'upstream' };
     let result: Buffer | Promise<Buffer>;
@@ -119,28 +142,33 @@ export function createCache(next: Forwarder, opts: CacheOptions): Forwarder<Cach
         store.set(e);
         outcome = { kind: 'answer', entry: e, source: 'upstream' };
       } else if (v.kind === 'pass') {
-        outcome = { kind: 'reply', reply };
+        outcome = { kind: 'reply', relay: relayOf(f, reply) };
       } else {
-        outcome = failed(f, t, v.kind === 'failure', reply, null);
+        // SERVFAIL, REFUSED and the like: the upstream said no.
+        outcome = failed(f, t, v.kind === 'failure', true, relayOf(f, reply), null);
       }
     } else {
       // Timeout and AllFailed are what the upstream did; OverBudget, Overload
-      // and Closed are local conditions and say nothing about the name.
+      // and Closed are local conditions and say nothing about the name: a
+      // stale answer goes out, but the name is asked again as soon as the
+      // condition passes (a one-second budget spike must not hold every
+      // name refreshed during it back for 30 s).
       const upstreamFailed = err instanceof UpstreamError && (err.code === 'Timeout' || err.code === 'AllFailed');
-      outcome = failed(f, t, upstreamFailed, null, err);
+      outcome = failed(f, t, upstreamFailed, upstreamFailed, null, err);
     }
     flights.settle(f, (w) => deliver(w, outcome, t));
   }
 
   /**
    * No answer came back. An entry the store still has answers instead (fresh:
-   * a failed prefetch; expired: serve-stale) and is not asked for again for
-   * 30 s; only when there is none is an upstream failure itself cached.
+   * a failed prefetch; expired: serve-stale) and, when the upstream said no
+   * (`recheck`), is not asked for again for 30 s; only when there is none is
+   * an upstream failure itself cached.
    */
-  function failed(f: Flight, t: number, cacheFailure: boolean, reply: Buffer | null, err: unknown): Outcome {
+  function failed(f: Flight, t: number, cacheFailure: boolean, recheck: boolean, relay: Relay | null, err: unknown): Outcome {
     const current = store.peek(f.cacheKey);
     if (current !== undefined && current.kind !== 'failure' && !isDead(current, t, stale)) {
-      markRefreshFailed(current, t);
+      if (recheck) markRefreshFailed(current, t);
       return t < current.expiresAt ? { kind: 'answer', entry: current, source: 'cache' } : { kind: 'stale', entry: current };
     }
     if (cacheFailure) {
@@ -149,7 +177,7 @@ export function createCache(next: Forwarder, opts: CacheOptions): Forwarder<Cach
       const e = new Entry(f.cacheKey, 'failure', null, [], failureTtl, t, entryCost(f.cacheKey, 0, 0));
       if (store.set(e)) counters.failuresCached++;
     }
-    return { kind: 'failed', reply, err };
+    return { kind: 'failed', relay, err, recheck };
   }
 
   function deliver(w: Waiter, o: Outcome, t: number): void {
@@ -162,15 +190,15 @@ export function createCache(next: Forwarder, opts: CacheOptions): Forwarder<Cach
         w.resolve(serveStale(o.entry, w.req));
         return;
       case 'reply':
-        w.resolve(relay(o.reply, w.req));
+        w.resolve(relay(o.relay, w.req));
         return;
       case 'failed':
         // The store may have dropped the entry meanwhile; the waiter kept it.
         if (canServeStale(w.stale, t, stale)) {
-          markRefreshFailed(w.stale, t);
+          if (o.recheck) markRefreshFailed(w.stale, t);
           w.resolve(serveStale(w.stale, w.req));
-        } else if (o.reply !== null) {
-          w.resolve(relay(o.reply, w.req));
+        } else if (o.relay !== null) {
+          w.resolve(relay(o.relay, w.req));
         } else {
           w.reject(o.err);
         }
@@ -190,6 +218,15 @@ export function createCache(next: Forwarder, opts: CacheOptions): Forwarder<Cach
     // RFC 7871 §7.3: an answer to a Client Subnet query may be tailored to
     // that subnet; it is neither served from nor stored in a shared cache.
     if (q.edns !== null && q.edns.clientSubnet) {
+      counters.bypassed++;
+      return next.resolve(req);
+    }
+    // RD=0 goes around the cache too: the upstream may answer it differently
+    // (REFUSED, a referral, SERVFAIL), which must not reach RD=1 clients
+    // through a shared flight or a cached failure; and a cache that answered
+    // it would tell anyone which names others asked (cache snooping,
+    // RFC 4697; Unbound's allow_snoop).
+    if ((q.flags & FLAG.RD) === 0) {
       counters.bypassed++;
       return next.resolve(req);
     }

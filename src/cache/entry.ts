@@ -8,7 +8,7 @@
 import { RCODE, TYPE } from '../wire/codes.js';
 import { AD, HEADER_SIZE, TC, headerRcode } from '../wire/header.js';
 import type { Query } from '../wire/query.js';
-import { readRecords, SECTION, writeTtl, type RecordRef } from '../wire/records.js';
+import { MAX_TTL, readRecords, readTtl, SECTION, writeTtl, type RecordRef } from '../wire/records.js';
 import { replyFromTemplate } from '../wire/reply.js';
 
 export type EntryKind = 'positive' | 'negative' | 'failure';
@@ -83,15 +83,7 @@ export class Entry {
   }
 }
 
-const SIG = 24;
 const SOA_FIXED = 20; // serial, refresh, retry, expire, minimum
-/** RFC 2181 §8: a TTL with the top bit set is treated as zero. */
-const MAX_TTL = 0x7fffffff;
-
-function ttlOf(msg: Uint8Array, at: number): number {
-  const t = ((msg[at]! << 24) >>> 0) + ((msg[at + 1]! << 16) | (msg[at + 2]! << 8) | msg[at + 3]!);
-  return t > MAX_TTL ? 0 : t;
-}
 
 const pass = (reason: string): Verdict => ({ kind: 'pass', reason });
 
@@ -117,22 +109,28 @@ export function classify(reply: Buffer, questionEnd: number, l: Lifetimes): Verd
   let opt: RecordRef | undefined;
   let soa: RecordRef | undefined;
   let answers = 0;
-  let minAnswer = MAX_TTL;
+  // RFC 2181 §8, RFC 1035 §3.2.1: no record may be served past its own TTL,
+  // and a hit lowers TTLs only to the time the entry has left, so the entry
+  // lives no longer than its shortest record in any section (CoreDNS's
+  // dnsutil.MinimalTTL takes the same minimum, OPT aside).
+  let minAll = MAX_TTL;
   for (let i = 0; i < records.length; i++) {
     const r = records[i]!;
+    if (r.type !== TYPE.OPT) {
+      const t = readTtl(reply, r.ttlAt);
+      if (t < minAll) minAll = t;
+    }
     if (r.type === TYPE.OPT) {
       // Stored bytes are the reply cut just before its OPT: only safe when the
       // OPT is the single, last record (nothing after it can point into it).
       if (opt !== undefined || r.section !== SECTION.ADDITIONAL || i !== records.length - 1) return pass('OPT not last');
       opt = r;
-    } else if (r.type === TYPE.TSIG || (r.type === SIG && r.section === SECTION.ADDITIONAL)) {
+    } else if (r.type === TYPE.TSIG || (r.type === TYPE.SIG && r.section === SECTION.ADDITIONAL)) {
       // RFC 8945 / RFC 2931: signed for one transaction; replaying it to
       // another client would be a lie (and its MAC would not verify).
       return pass('signed message');
     } else if (r.section === SECTION.ANSWER) {
       answers++;
-      const t = ttlOf(reply, r.ttlAt);
-      if (t < minAnswer) minAnswer = t;
     } else if (r.section === SECTION.AUTHORITY && r.type === TYPE.SOA && soa === undefined) {
       soa = r;
     }
@@ -145,14 +143,14 @@ export function classify(reply: Buffer, questionEnd: number, l: Lifetimes): Verd
   let negative = -1;
   if (soa !== undefined) {
     if (soa.rdlength < SOA_FIXED + 2) return pass('malformed SOA');
-    const minimum = ttlOf(reply, soa.rdataAt + soa.rdlength - 4);
-    negative = Math.min(ttlOf(reply, soa.ttlAt), minimum, l.maxNegativeTtl);
+    const minimum = readTtl(reply, soa.rdataAt + soa.rdlength - 4);
+    negative = Math.min(readTtl(reply, soa.ttlAt), minimum, l.maxNegativeTtl);
   }
   let kind: 'positive' | 'negative';
   let ttl: number;
   if (rcode === RCODE.NOERROR && answers > 0) {
     kind = 'positive';
-    ttl = Math.min(Math.max(minAnswer, l.minTtl), l.maxTtl);
+    ttl = Math.min(Math.max(minAll, l.minTtl), l.maxTtl);
     // A CNAME whose target has no data of this type (RFC 2308 §2.2): the
     // negative half of the answer is timed by the SOA too.
     if (negative >= 0 && negative < ttl) ttl = negative;
@@ -162,7 +160,9 @@ export function classify(reply: Buffer, questionEnd: number, l: Lifetimes): Verd
     // (NS in authority, no SOA) lands here too.
     if (negative < 0) return pass('negative answer without SOA');
     kind = 'negative';
-    ttl = answers > 0 && minAnswer < negative ? minAnswer : negative;
+    // The SOA's TTL and MINIMUM time it (RFC 2308 §5); any record (a CNAME
+    // in the answer, NS or glue beside the SOA) with a shorter TTL caps it.
+    ttl = Math.min(negative, minAll);
   }
   if (ttl <= 0) return pass('TTL 0');
 
@@ -184,13 +184,62 @@ export function classify(reply: Buffer, questionEnd: number, l: Lifetimes): Verd
  * most `ttl`; with `exact` (stale answers, RFC 8767 §4) set to `ttl`.
  */
 export function answerFrom(e: Entry, msg: Buffer, q: Query, ttl: number, exact: boolean): Buffer {
-  const out = replyFromTemplate(e.wire!, msg, q);
+  const out = clientCopy(e.wire!, msg, q);
   const at = e.ttlAt;
   for (let i = 0; i < at.length; i++) {
     const o = at[i]!;
     // `out` still holds the stored TTL here (normalised by classify).
-    if (exact || ttlOf(out, o) > ttl) writeTtl(out, o, ttl);
+    if (exact || readTtl(out, o) > ttl) writeTtl(out, o, ttl);
   }
+  return out;
+}
+
+/**
+ * An upstream reply that is relayed, not kept (TC, TTL 0, SERVFAIL, REFUSED,
+ * ...), cut like a cached answer so each coalesced client gets its own OPT:
+ * the upstream's OPT answers the one client whose query went out, and may
+ * echo its DNS COOKIE, which no other client may see (RFC 7873 §5.3).
+ */
+export interface RelayTemplate {
+  /** The reply without its OPT. */
+  readonly bytes: Buffer;
+  /** The upper 8 bits of the rcode the OPT carried (RFC 6891 §6.1.3), 0 without one. */
+  readonly extendedRcode: number;
+}
+
+/** Null when the OPT cannot be cut out safely (malformed, or OPT not the single last record). */
+export function relayTemplate(reply: Buffer, questionEnd: number): RelayTemplate | null {
+  if (reply.length < questionEnd || reply.length < HEADER_SIZE) return null;
+  let records: RecordRef[];
+  try {
+    records = readRecords(reply, questionEnd);
+  } catch {
+    return null;
+  }
+  const at = records.findIndex((r) => r.type === TYPE.OPT);
+  if (at < 0) return { bytes: reply, extendedRcode: 0 };
+  const opt = records[at]!;
+  if (at !== records.length - 1 || opt.section !== SECTION.ADDITIONAL) return null;
+  const bytes = Buffer.from(reply.subarray(0, opt.owner));
+  bytes.writeUInt16BE(bytes.readUInt16BE(10) - 1, 10);
+  return { bytes, extendedRcode: reply[opt.ttlAt]! };
+}
+
+/**
+ * This client's copy of a relayed reply: its ID, RD and question, its own OPT
+ * (carrying the upstream's extended rcode), the AD rule. Null when the client
+ * cannot be told that rcode (no EDNS in its query).
+ */
+export function relayFrom(t: RelayTemplate, msg: Buffer, q: Query): Buffer | null {
+  if (t.extendedRcode !== 0 && q.edns === null) return null;
+  const out = clientCopy(t.bytes, msg, q);
+  if (q.edns !== null) out[t.bytes.length + 5] = t.extendedRcode;
+  return out;
+}
+
+/** replyFromTemplate plus the AD rule, for cached and relayed replies alike. */
+function clientCopy(template: Buffer | string, msg: Buffer, q: Query): Buffer {
+  const out = replyFromTemplate(template, msg, q);
   // RFC 6840 §5.8: AD goes only to a client that showed it understands it
   // (AD or DO in its query); the answer may have been fetched for one that did.
   if ((out[3]! & AD) !== 0 && (q.flags & AD) === 0 && (q.edns === null || !q.edns.dnssecOk)) out[3] = out[3]! & ~AD;

@@ -28,11 +28,13 @@ export class Flight {
   late = false;
 
   constructor(
-    /** Cache key plus the client's transport (key.ts flightKey). */
+    /** Cache key plus the client's transport and, over UDP, its EDNS UDP size (key.ts flightKey). */
     readonly id: string,
     readonly cacheKey: string,
     /** Where the question of the query sent upstream ends (its reply's too). */
     readonly questionEnd: number,
+    /** The message of the client whose query went upstream. */
+    readonly origin: Buffer,
   ) {}
 }
 
@@ -62,8 +64,8 @@ export class Coalescer {
     return this.flights.get(id);
   }
 
-  begin(id: string, cacheKey: string, questionEnd: number): Flight {
-    const f = new Flight(id, cacheKey, questionEnd);
+  begin(id: string, cacheKey: string, questionEnd: number, origin: Buffer): Flight {
+    const f = new Flight(id, cacheKey, questionEnd, origin);
     this.flights.set(id, f);
     return f;
   }

@@ -20,11 +20,11 @@ export function cacheKey(q: Query): string {
 
 /**
  * Coalescing also keys on how the client can take the reply: a TCP client
- * must never be handed the TC reply a UDP query produced, and an upstream
- * reply that is passed through as is (not cacheable) carries an OPT only when
- * the query did (RFC 6891 §7) and is sized for the client's UDP limit.
+ * must never be handed the TC reply a UDP query produced, and a reply relayed
+ * uncached (a TC one, say) was sized for the UDP limit of the query that went
+ * upstream. Whether the query had EDNS does not matter: every waiter gets its
+ * own OPT, or none (cache.ts relay).
  */
 export function flightKey(key: string, q: Query, viaTcp: boolean): string {
-  if (viaTcp) return `T ${key}`;
-  return q.edns === null ? `U ${key}` : `E${udpLimit(q.edns)} ${key}`;
+  return viaTcp ? `T ${key}` : `U${udpLimit(q.edns)} ${key}`;
 }

@@ -30,7 +30,7 @@ export interface CacheStats {
   readonly failuresCached: number;
   /** Entries dropped when found past their stale window. */
   readonly expired: number;
-  /** Queries that went around the cache (EDNS Client Subnet). */
+  /** Queries that went around the cache (EDNS Client Subnet, RD=0). */
   readonly bypassed: number;
   /** Upstream queries the cache has in flight (each may have many waiting clients). */
   readonly inFlight: number;

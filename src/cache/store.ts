@@ -19,8 +19,9 @@ import { CacheCounters } from './stats.js';
 
 /**
  * Bytes an entry costs beyond its reply bytes and key characters: the Entry
- * object, its TTL-offset array, the Buffer and its own ArrayBuffer, the key
- * string's header, the Map's and the ring's share. Measured by
+ * object, its TTL-offset array, the reply's latin1 string header (replies are
+ * held as strings, not Buffers: entry.ts), the key string's header, the Map's
+ * and the ring's share. Measured by
  * bench/cache-memory.ts (heap + external per entry after GC, 100k entries,
  * Node 20, replies held as latin1 strings): 410–500 bytes for answers of
  * 1 to 60 records.

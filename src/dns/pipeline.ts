@@ -5,10 +5,10 @@
 import { performance } from 'node:perf_hooks';
 import { UpstreamError } from '../forward/errors.js';
 import type { Forwarder, ForwardRequest } from '../forward/forwarder.js';
-import { CLASS, RCODE, TYPE } from '../wire/codes.js';
-import { AA, headerRcode } from '../wire/header.js';
+import { CLASS, OPCODE, RCODE, TYPE } from '../wire/codes.js';
+import { AA, headerRcode, opcodeOfFlags } from '../wire/header.js';
 import { parseQuery, type Query } from '../wire/query.js';
-import { fitUdp, headerOnlyReply, replyFromTemplate, type Transport } from '../wire/reply.js';
+import { fitUdp, headerOnlyReply, rcodeReply, replyFromTemplate, type Transport } from '../wire/reply.js';
 import type { Template, ZoneAnswers } from '../zone/answers.js';
 import type { Admit } from './admit.js';
 import { PipelineStats, type ReplySource } from './stats.js';
@@ -37,9 +37,6 @@ export interface PipelineState {
 
 /** One message, several (a zone transfer over TCP), or nothing to send. */
 export type Reply = Buffer | Buffer[] | null;
-
-/** Opcode bits of header bytes 2–3: anything but QUERY goes to the transfer room. */
-const OPCODE_BITS = 0x7800;
 
 /**
  * The request-duration histogram's inputs: one sink per reply source (the
@@ -97,11 +94,13 @@ export class Pipeline {
       });
     }
     const q = parsed.query;
-    if (q.tsig !== undefined || q.type === TYPE.AXFR || q.type === TYPE.IXFR || (q.flags & OPCODE_BITS) !== 0) {
+    // Anything but opcode QUERY (NOTIFY) goes to the transfer room, too.
+    const notQuery = opcodeOfFlags(q.flags) !== OPCODE.QUERY;
+    if (q.tsig !== undefined || q.type === TYPE.AXFR || q.type === TYPE.IXFR || notQuery) {
       // Transfers, NOTIFY and signed queries have their own access rules (src/transfer).
       const transfer = state.transfer;
       if (transfer !== undefined) return transfer.handle(msg, q, client, () => this.route(msg, q, client, state));
-      if ((q.flags & OPCODE_BITS) !== 0) return this.local(msg, q, RCODE.NOTIMP);
+      if (notQuery) return this.local(msg, q, RCODE.NOTIMP);
     }
     return this.route(msg, q, client, state);
   }
@@ -140,7 +139,7 @@ export class Pipeline {
     // A forward that fails is the upstream's SERVFAIL, whichever layer gave up.
     const servfail = (err: unknown): Buffer => {
       stats.forwardFailed(err instanceof UpstreamError ? err.code : 'Error');
-      return this.headerOnly(msg, q, RCODE.SERVFAIL, false);
+      return rcodeReply(msg, q, RCODE.SERVFAIL, false);
     };
     let result;
     try {
@@ -179,7 +178,7 @@ export class Pipeline {
     // from its escaped text, so its cached question is longer than the
     // client's: such names get the bare rcode. (No configured name has one.)
     this.replied('zone', headerRcode(t.bytes));
-    if (q.name.includes('\\')) return this.headerOnly(msg, q, headerRcode(t.bytes), (t.bytes[2]! & AA) !== 0);
+    if (q.name.includes('\\')) return rcodeReply(msg, q, headerRcode(t.bytes), (t.bytes[2]! & AA) !== 0);
     const out = replyFromTemplate(t.bytes, msg, q);
     if (t.rotate !== undefined) rotateRecords(out, t.bytes, t.rotate, this.rotation++);
     return fitUdp(out, msg, q, transport);
@@ -187,12 +186,9 @@ export class Pipeline {
 
   private local(msg: Buffer, q: Query, rcode: number): Buffer {
     this.replied('local', rcode);
-    return this.headerOnly(msg, q, rcode, false);
+    return rcodeReply(msg, q, rcode, false);
   }
 
-  private headerOnly(msg: Buffer, q: Query, rcode: number, aa: boolean): Buffer {
-    return headerOnlyReply(msg, { id: q.id, queryFlags: q.flags, rcode, questionEnd: q.questionEnd, edns: q.edns, ra: true, aa });
-  }
 }
 
 /** Round-robin: the k-th reply starts its A records at record k mod count. */

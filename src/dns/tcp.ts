@@ -1,10 +1,11 @@
-// Stage 1 (TCP, RFC 7766): 2-byte length framing, several queries per
+// Stage 1 (TCP, RFC 7766): 2-byte length framing (src/wire/framing.ts), several queries per
 // connection answered as they complete (out of order is allowed), an idle
 // timeout, and bounds on connections and queries in flight so a slow or
 // hostile client cannot pin memory.
 
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from '../log.js';
+import { Deframer, frame } from '../wire/framing.js';
 import { isPending, type Reply } from './pipeline.js';
 import type { Handler } from './udp.js';
 
@@ -33,7 +34,7 @@ export interface TcpListener {
 }
 
 interface Connection {
-  /** Stop taking new queries; `done` is called once the owed answers are written. */
+  /** Stop taking new queries; `finished` is called once the owed answers are written. */
   drain(): void;
 }
 
@@ -99,7 +100,9 @@ export function listenTcp(
 
 function serveConnection(socket: Socket, handler: Handler, logger: Logger, options: TcpOptions, finished: () => void): Connection {
   const client = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0, transport: 'tcp' as const };
-  let pending: Buffer = Buffer.alloc(0);
+  const deframer = new Deframer();
+  /** Whole queries received but not yet handed to the handler (past maxPipelined). */
+  let queued: Buffer[] = [];
   let inFlight = 0;
   let peerEnded = false;
   let draining = false;
@@ -109,10 +112,7 @@ function serveConnection(socket: Socket, handler: Handler, logger: Logger, optio
   socket.on('error', () => socket.destroy());
 
   const write = (message: Buffer): void => {
-    const frame = Buffer.allocUnsafe(2 + message.length);
-    frame.writeUInt16BE(message.length, 0);
-    message.copy(frame, 2);
-    socket.write(frame);
+    socket.write(frame(message));
   };
   // A zone transfer answers one request with several messages, written in order.
   const send = (reply: Reply): void => {
@@ -130,11 +130,9 @@ function serveConnection(socket: Socket, handler: Handler, logger: Logger, optio
   // answers go out, so one connection never has more than that in flight.
   const drain = (): void => {
     if (socket.destroyed) return;
-    while (inFlight < options.maxPipelined && pending.length >= 2) {
-      const len = pending.readUInt16BE(0);
-      if (pending.length < 2 + len) break;
-      const msg = pending.subarray(2, 2 + len);
-      pending = pending.subarray(2 + len);
+    while (inFlight < options.maxPipelined && queued.length > 0) {
+      const msg = queued.shift()!;
+      const len = msg.length;
       inFlight++;
       let reply;
       try {
@@ -148,14 +146,20 @@ function serveConnection(socket: Socket, handler: Handler, logger: Logger, optio
         socket.destroy();
         return;
       }
-      if (isPending(reply)) reply.then(sendLater, () => sendLater(null));
-      else send(reply);
+      if (isPending(reply)) {
+        // A throw while sending must not become an unhandled rejection (it ends the process).
+        reply
+          .then(sendLater, () => sendLater(null))
+          .catch((err: unknown) => {
+            logger.error({ err }, 'sending a tcp answer failed');
+            socket.destroy();
+          });
+      } else send(reply);
     }
     if (draining) {
       // Keep reading (and ignoring) so no unread bytes turn our close into a reset.
       if (socket.isPaused()) socket.resume();
-      const whole = pending.length >= 2 && pending.length >= 2 + pending.readUInt16BE(0);
-      if (inFlight === 0 && !whole && !ending) {
+      if (inFlight === 0 && queued.length === 0 && !ending) {
         ending = true;
         // Our answers are flushed before the FIN; the peer may keep its side open.
         socket.end(finished);
@@ -169,7 +173,8 @@ function serveConnection(socket: Socket, handler: Handler, logger: Logger, optio
 
   socket.on('data', (chunk: Buffer) => {
     if (draining) return;
-    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    const messages = deframer.push(chunk);
+    queued = queued.length === 0 ? messages : queued.concat(messages);
     drain();
   });
   socket.on('end', () => {

@@ -37,6 +37,7 @@ export function listenUdp(host: string, port: number, handler: Handler, logger: 
   let owed = 0;
   let draining = false;
   let ignored = 0;
+  let closed = false;
   let idle: (() => void) | undefined;
   let drained: Promise<void> | undefined;
   const settle = (): void => {
@@ -55,14 +56,25 @@ export function listenUdp(host: string, port: number, handler: Handler, logger: 
     // Port 0 cannot be answered (send() throws) and is always spoofed.
     if (rinfo.port === 0) return;
     const sendAll = (r: Buffer | Buffer[]): void => {
-      if (Buffer.isBuffer(r)) {
-        socket.send(r, rinfo.port, rinfo.address, sent);
+      // A reply that comes after close() (close() ends the listeners before the
+      // forward chain, whose closing answers what is pending with SERVFAIL)
+      // has no socket to go out on; send() would throw synchronously.
+      if (closed) {
+        settle();
         return;
       }
-      // Several messages are a TCP-only answer (a zone transfer), never given
-      // to UDP; sent as they are, the last one settling what is owed.
-      if (r.length === 0) settle();
-      r.forEach((m, i) => socket.send(m, rinfo.port, rinfo.address, i === r.length - 1 ? sent : () => undefined));
+      try {
+        if (Buffer.isBuffer(r)) {
+          socket.send(r, rinfo.port, rinfo.address, sent);
+          return;
+        }
+        // Several messages are a TCP-only answer (a zone transfer), never given
+        // to UDP; sent as they are, the last one settling what is owed.
+        if (r.length === 0) settle();
+        r.forEach((m, i) => socket.send(m, rinfo.port, rinfo.address, i === r.length - 1 ? sent : () => undefined));
+      } catch (err) {
+        sent(err as Error);
+      }
     };
     const client: Client = { address: rinfo.address, port: rinfo.port, transport: 'udp' };
     let reply: Reply | Promise<Reply>;
@@ -78,16 +90,17 @@ export function listenUdp(host: string, port: number, handler: Handler, logger: 
       sendAll(reply);
       return;
     }
-    reply.then(
-      (r) => {
+    // .then().catch(), not .then(ok, err): a throw in `ok` must not become an
+    // unhandled rejection (Node ends the process on one).
+    reply
+      .then((r) => {
         if (r !== null) sendAll(r);
         else settle();
-      },
-      (err: unknown) => {
+      })
+      .catch((err: unknown) => {
         logger.error({ err }, 'query handler failed');
         settle();
-      },
-    );
+      });
   });
   return new Promise((resolve, reject) => {
     socket.once('error', reject);
@@ -103,7 +116,12 @@ export function listenUdp(host: string, port: number, handler: Handler, logger: 
           return drained;
         },
         ignored: () => ignored,
-        close: () => new Promise<void>((done) => socket.close(() => done())),
+        close: () =>
+          new Promise<void>((done) => {
+            if (closed) return done();
+            closed = true;
+            socket.close(() => done());
+          }),
       });
     });
   });

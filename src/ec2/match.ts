@@ -5,6 +5,7 @@
 
 import { isIPv4 } from 'node:net';
 import type { ElasticIpSelector } from '../config/types.js';
+import { ipv4ToNumber } from '../wire/ipv4.js';
 
 export interface TagLike {
   readonly Key?: string | undefined;
@@ -71,10 +72,6 @@ export function hasTags(tags: readonly TagLike[] | undefined, want: TagSelector)
   return Object.entries(want).every(([k, v]) => have.has(k) && have.get(k) === v);
 }
 
-function ipv4Number(ip: string): number {
-  return ip.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
-}
-
 /**
  * Dedupe and sort numerically, so an answer only "changes" when its set of
  * addresses does. Anything that is not an IPv4 literal is dropped: these
@@ -83,7 +80,7 @@ function ipv4Number(ip: string): number {
 export function sortAddresses(ips: Iterable<string | undefined>): string[] {
   const unique = new Set<string>();
   for (const ip of ips) if (ip !== undefined && isIPv4(ip)) unique.add(ip);
-  return [...unique].sort((a, b) => ipv4Number(a) - ipv4Number(b));
+  return [...unique].sort((a, b) => ipv4ToNumber(a) - ipv4ToNumber(b));
 }
 
 export function matchesElasticIp(address: AddressLike, selector: ElasticIpSelector): boolean {

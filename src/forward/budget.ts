@@ -120,6 +120,14 @@ export class Budget {
  * The chain's budget layer: sits under the cache (hits never spend the
  * budget) and above the upstream, refusing at once when nothing can be sent.
  * The upstream charges each query it writes through `budget.take()`.
+ *
+ * Why both check: the guard looks (available(), nothing charged) once per
+ * request, so a query that cannot be sent is refused before the upstream
+ * takes an in-flight slot or a socket; the upstream charges (take()) once
+ * per packet, because each retry to the next server, and each TCP retry
+ * after TC, is another packet against the VPC resolver's quota. A refusal is
+ * counted once either way: here (refuse(), and the upstream is not called),
+ * or by take() when a later packet of an admitted query is refused.
  */
 export function createBudgetGuard(budget: Budget, next: Forwarder): Forwarder<BudgetStats> {
   return {

@@ -1,7 +1,8 @@
 // The forward leg as the pipeline sees it. Features stack as decorators that
-// each implement this interface (cache → budget guard → upstream, assembled in
-// one place: server.ts), the way CoreDNS chains plugins: each layer either
-// answers or hands the request to the one below, and exposes its own stats().
+// each implement this interface (EIP rewrite → cache → budget guard →
+// upstream, assembled in one place: src/chain.ts, beside server.ts), the way
+// CoreDNS chains plugins: each layer either answers or hands the request to
+// the one below, and exposes its own stats().
 
 import type { Query } from '../wire/query.js';
 

@@ -15,8 +15,8 @@
 import type { Logger } from '../log.js';
 import { CLASS, TYPE } from '../wire/codes.js';
 import { AD } from '../wire/header.js';
-import { skipName } from '../wire/name.js';
-import { writeTtl } from '../wire/records.js';
+import { ipv4ToNumber, numberToIpv4 } from '../wire/ipv4.js';
+import { forEachRecord, readTtl, writeTtl } from '../wire/records.js';
 import type { Forwarder, ForwardRequest } from './forwarder.js';
 
 export interface RewriteView {
@@ -31,17 +31,13 @@ export interface RewriteStats {
   readonly rewritten: number;
 }
 
-const RRSIG = 46;
 /** Names logged as "first rewritten"; beyond it the set starts over. */
 const MAX_LOGGED = 10_000;
 
-export function ipv4ToNumber(ip: string): number {
-  return ip.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
-}
-
-export function numberToIpv4(n: number): string {
-  return `${n >>> 24}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${n & 0xff}`;
-}
+// Offsets noted by one rewrite() walk; reused (rewrite is synchronous), so a
+// reply with nothing to rewrite, cache hits included, allocates nothing.
+const mappedAt: number[] = [];
+const ttlsAt: number[] = [];
 
 /** The view for one snapshot's map (callers build it once per snapshot). */
 export function rewriteViewOf(elasticIps: ReadonlyMap<string, string> | undefined, ttl: number): RewriteView {
@@ -55,62 +51,38 @@ export function createEipRewrite(next: Forwarder, view: () => RewriteView, logge
   let rewritten = 0;
   const logged = new Set<string>();
 
-  /**
-   * Walks the answer section in place; `visit` sees each record's type,
-   * class, RDATA offset and length, and TTL offset, and may stop the walk by
-   * returning true. Throws Malformed on a bad name; false when a record runs
-   * past the message.
-   */
-  function walkAnswers(
-    reply: Buffer,
-    start: number,
-    visit: (type: number, rclass: number, rdataAt: number, rdlength: number, ttlAt: number) => boolean | void,
-  ): boolean {
-    const count = reply.readUInt16BE(6);
-    let offset = start;
-    for (let i = 0; i < count; i++) {
-      offset = skipName(reply, offset);
-      if (offset + 10 > reply.length) return false;
-      const rdlength = reply.readUInt16BE(offset + 8);
-      const rdataAt = offset + 10;
-      if (rdataAt + rdlength > reply.length) return false;
-      if (visit(reply.readUInt16BE(offset), reply.readUInt16BE(offset + 2), rdataAt, rdlength, offset + 4) === true) return true;
-      offset = rdataAt + rdlength;
-    }
-    return true;
-  }
-
-  const isMappedA = (reply: Buffer, map: ReadonlyMap<number, number>, type: number, rclass: number, rdataAt: number, rdlength: number): boolean =>
-    type === TYPE.A && rclass === CLASS.IN && rdlength === 4 && map.has(reply.readUInt32BE(rdataAt));
-
   function rewrite(req: ForwardRequest, reply: Buffer): Buffer {
     const { elasticIps: map, ttl } = view();
-    if (map === undefined || map.size === 0 || reply.length < 12 || reply.readUInt16BE(6) === 0) return reply;
-    let hit = false;
+    const answers = reply.length < 12 ? 0 : reply.readUInt16BE(6);
+    if (map === undefined || map.size === 0 || answers === 0) return reply;
+    // One walk of the answer section (it stops after the last answer, so the
+    // other sections are not read) notes where mapped addresses and TTLs sit;
+    // nothing is changed until the whole section has been read.
+    mappedAt.length = 0;
+    ttlsAt.length = 0;
     let signed = false;
     try {
-      const complete = walkAnswers(reply, req.query.questionEnd, (type, rclass, rdataAt, rdlength) => {
-        if (type === RRSIG) signed = true;
-        if (isMappedA(reply, map, type, rclass, rdataAt, rdlength)) hit = true;
+      forEachRecord(reply, req.query.questionEnd, (_section, _owner, type, rclass, ttlAt, rdataAt, rdlength) => {
+        if (type === TYPE.RRSIG) signed = true;
+        if (type === TYPE.A && rclass === CLASS.IN && rdlength === 4 && map.has(reply.readUInt32BE(rdataAt))) mappedAt.push(rdataAt);
+        return ttlsAt.push(ttlAt) === answers;
       });
-      if (!complete) return reply;
     } catch {
       return reply; // not ours to judge; the client gets what the upstream sent
     }
     // A validating client (DO) would reject a signed RRset we altered.
-    if (!hit || (signed && req.query.edns?.dnssecOk === true)) return reply;
+    if (mappedAt.length === 0 || (signed && req.query.edns?.dnssecOk === true)) return reply;
     const changed: Array<{ from: string; to: string }> = [];
-    walkAnswers(reply, req.query.questionEnd, (type, rclass, rdataAt, rdlength, ttlAt) => {
-      if (isMappedA(reply, map, type, rclass, rdataAt, rdlength)) {
-        const from = reply.readUInt32BE(rdataAt);
-        const to = map.get(from)!;
-        changed.push({ from: numberToIpv4(from), to: numberToIpv4(to) });
-        reply.writeUInt32BE(to, rdataAt);
-      }
-      // The whole answer follows the zone TTL, so the moved address is
-      // re-asked as soon as a zone name would be.
-      if (reply.readUInt32BE(ttlAt) > ttl) writeTtl(reply, ttlAt, ttl);
-    });
+    for (const at of mappedAt) {
+      const from = reply.readUInt32BE(at);
+      const to = map.get(from)!;
+      changed.push({ from: numberToIpv4(from), to: numberToIpv4(to) });
+      reply.writeUInt32BE(to, at);
+    }
+    // The whole answer follows the zone TTL, so the moved address is
+    // re-asked as soon as a zone name would be (a TTL with its top bit set
+    // counts as 0, RFC 2181 §8, and is written so).
+    for (const at of ttlsAt) writeTtl(reply, at, Math.min(readTtl(reply, at), ttl));
     // We changed data: it is no longer what a validator vouched for.
     reply[3] = reply[3]! & ~AD;
     rewritten++;

@@ -5,6 +5,7 @@
 // UDP ones (a mismatch is skipped, only a timeout or error ends the attempt).
 
 import net from 'node:net';
+import { Deframer, frame } from '../wire/framing.js';
 import { writeId } from '../wire/header.js';
 import type { Server } from './health.js';
 
@@ -16,23 +17,16 @@ export interface TcpAttemptHandlers {
 }
 
 export function sendOverTcp(server: Server, query: Buffer, id: number, handlers: TcpAttemptHandlers): net.Socket {
-  const frame = Buffer.allocUnsafe(2 + query.length);
-  frame.writeUInt16BE(query.length, 0);
-  query.copy(frame, 2);
-  writeId(frame.subarray(2), id);
+  const framed = frame(query);
+  writeId(framed.subarray(2), id);
 
   const sock = net.connect({ host: server.host, port: server.port });
   sock.setNoDelay(true);
-  let buffered: Buffer = Buffer.alloc(0);
+  const deframer = new Deframer();
   let done = false;
   sock.on('data', (chunk: Buffer) => {
     if (done) return;
-    buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
-    while (buffered.length >= 2) {
-      const len = buffered.readUInt16BE(0);
-      if (buffered.length < 2 + len) break;
-      const msg = buffered.subarray(2, 2 + len);
-      buffered = buffered.subarray(2 + len);
+    for (const msg of deframer.push(chunk)) {
       if (!handlers.accept(msg)) continue;
       done = true;
       // Copied: `msg` is a view into socket read buffers.
@@ -47,6 +41,6 @@ export function sendOverTcp(server: Server, query: Buffer, id: number, handlers:
   };
   sock.on('error', fail);
   sock.on('close', () => fail(new Error('connection closed before a reply')));
-  sock.write(frame);
+  sock.write(framed);
   return sock;
 }

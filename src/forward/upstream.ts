@@ -13,9 +13,10 @@ import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { HostPort } from '../config/types.js';
 import type { Logger } from '../log.js';
-import { HEADER_SIZE, QR, TC, readId, writeId } from '../wire/header.js';
+import { RCODE } from '../wire/codes.js';
+import { HEADER_SIZE, headerRcode, QR, RA, TC, readId, writeId } from '../wire/header.js';
 import { sameQuestion } from '../wire/name.js';
-import { restoreClient } from '../wire/reply.js';
+import { ADVERTISED_UDP_SIZE, headerOnlyReply, restoreClient } from '../wire/reply.js';
 import { UpstreamError, type UpstreamErrorCode } from './errors.js';
 import type { Forwarder, ForwardRequest } from './forwarder.js';
 import { ServerSet, type Server, type ServerHealth } from './health.js';
@@ -88,9 +89,10 @@ const DEFAULT_MAX_IN_FLIGHT = 10_000;
 const DEFAULT_SUSPECT_BACKOFF_MS = 1000;
 /**
  * A query from a TCP client larger than this goes to the upstream over TCP
- * straight away: over UDP it would be fragmented (DNS flag day 2020 size).
+ * straight away: over UDP it would be fragmented (DNS flag day 2020 size,
+ * the one we advertise).
  */
-const MAX_UDP_QUERY = 1232;
+const MAX_UDP_QUERY = ADVERTISED_UDP_SIZE;
 const WARN_INTERVAL_MS = 10_000;
 
 interface Attempt {
@@ -124,6 +126,18 @@ function positiveInt(name: string, value: number | undefined, dflt: number, max 
     throw new RangeError(`upstream option ${name} must be an integer in 1..${max}, got ${String(value)}`);
   }
   return value;
+}
+
+/**
+ * FORMERR or NOTIMP with no question at all: how a server that does not
+ * speak EDNS (RFC 6891 §7) or this opcode answers. With the attempt's ID,
+ * from the server asked (UDP: checked by the caller) and QR set, it is that
+ * server's answer; any other reply without our question is not.
+ */
+function questionlessError(msg: Buffer): boolean {
+  if (msg.length < HEADER_SIZE || msg[4] !== 0 || msg[5] !== 0) return false;
+  const rcode = headerRcode(msg);
+  return rcode === RCODE.FORMERR || rcode === RCODE.NOTIMP;
 }
 
 export function createUpstream(opts: UpstreamOptions): Upstream {
@@ -165,7 +179,11 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
     lastWarn.set(key, { at: now, suppressed: 0 });
   }
 
-  /** Charges one query to the budget and counts it; false when the budget says no. */
+  /**
+   * Charges one query to the budget and counts it; false when the budget says
+   * no. Every packet is charged, retries too, though the budget guard above
+   * already admitted the request: each one counts against the resolver's quota.
+   */
   function charge(a: Attempt): boolean {
     if (!maySend()) {
       a.overBudget = true;
@@ -224,7 +242,7 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
       msg.length >= HEADER_SIZE &&
       readId(msg) === a.id &&
       (msg[2]! & QR) !== 0 &&
-      sameQuestion(msg, a.req.msg, a.req.query.questionEnd)
+      (sameQuestion(msg, a.req.msg, a.req.query.questionEnd) || questionlessError(msg))
     );
   }
 
@@ -311,9 +329,17 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
     else sendUdp(a);
   }
 
-  function finish(a: Attempt, reply: Buffer): void {
-    // Equal up to ASCII case (checked), so this only restores the client's spelling.
-    restoreClient(reply, a.req.msg, a.req.query);
+  function finish(a: Attempt, answer: Buffer): void {
+    let reply = answer;
+    if (questionlessError(reply)) {
+      // The client is told the rcode with its own question, and without an
+      // OPT, as the server sent it: an EDNS client can then fall back.
+      const q = a.req.query;
+      reply = headerOnlyReply(a.req.msg, { id: q.id, queryFlags: q.flags, rcode: headerRcode(reply), questionEnd: q.questionEnd, edns: null, ra: (reply[3]! & RA) !== 0 });
+    } else {
+      // Equal up to ASCII case (checked), so this only restores the client's spelling.
+      restoreClient(reply, a.req.msg, a.req.query);
+    }
     a.done = true;
     pending.delete(a);
     inFlight--;

@@ -8,6 +8,7 @@ import { createSocket } from 'node:dgram';
 import { connect, isIPv6 } from 'node:net';
 import type { HostPort } from '../config/types.js';
 import { TransferError } from './incoming.js';
+import { Deframer, frame } from '../wire/framing.js';
 
 export interface StreamTimeouts {
   readonly connectMs: number;
@@ -38,7 +39,7 @@ export function tcpExchange(
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: target.host, port: target.port, noDelay: true });
-    let pending: Buffer = Buffer.alloc(0);
+    const deframer = new Deframer();
     let settled = false;
     // Failing before the connection is up means the primary is unreachable
     // (TransferError.transport); after, it is this request that failed.
@@ -65,18 +66,11 @@ export function tcpExchange(
       connected = true;
       clearTimeout(connecting);
       socket.setTimeout(timeouts.idleMs, () => finish(new TransferError(`${hostPort(target)} silent for ${timeouts.idleMs} ms`)));
-      const frame = Buffer.allocUnsafe(2 + request.length);
-      frame.writeUInt16BE(request.length, 0);
-      request.copy(frame, 2);
-      socket.write(frame);
+      socket.write(frame(request));
     });
     socket.on('data', (chunk: Buffer) => {
-      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-      while (!settled && pending.length >= 2) {
-        const len = pending.readUInt16BE(0);
-        if (pending.length < 2 + len) break;
-        const msg = pending.subarray(2, 2 + len);
-        pending = pending.subarray(2 + len);
+      for (const msg of deframer.push(chunk)) {
+        if (settled) return;
         let done: boolean;
         try {
           done = onMessage(msg);

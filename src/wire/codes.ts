@@ -35,8 +35,11 @@ export const TYPE = {
   MX: 15,
   TXT: 16,
   AAAA: 28,
+  /** RFC 2931 SIG(0) when in the additional section: a transaction signature. */
+  SIG: 24,
   SRV: 33,
   OPT: 41,
+  RRSIG: 46,
   TSIG: 250,
   IXFR: 251,
   AXFR: 252,

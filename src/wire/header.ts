@@ -35,3 +35,22 @@ export function headerRcode(msg: Uint8Array): number {
 export function opcodeOf(msg: Uint8Array): number {
   return (msg[2]! >> 3) & 0x0f;
 }
+
+/**
+ * The same flags as bits of the 16-bit flags word (bytes 2–3 read as one
+ * number, as Query.flags holds them): `q.flags & FLAG.RD`, never `& RD`.
+ */
+export const FLAG = {
+  QR: QR << 8,
+  AA: AA << 8,
+  TC: TC << 8,
+  RD: RD << 8,
+  RA,
+  AD,
+  CD,
+} as const;
+
+/** The opcode from a 16-bit flags word (Query.flags). */
+export function opcodeOfFlags(flags: number): number {
+  return (flags >> 11) & 0x0f;
+}

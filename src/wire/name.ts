@@ -1,8 +1,10 @@
 // Walking names on the wire. Bytes from clients and from upstream ports are
-// attacker-reachable, so nothing here follows a compression pointer or trusts
-// a length without a bounds check: a question is read only when it is
-// uncompressed, other names are skipped, and an upstream question is compared
-// byte for byte against the one sent, never decoded.
+// attacker-reachable, so nothing trusts a length without a bounds check, and
+// nothing on the query path follows a compression pointer: a question is read
+// only when it is uncompressed, other names are skipped, and an upstream
+// question is compared byte for byte against the one sent, never decoded.
+// Only readName follows pointers, for data that is stored (zone transfers),
+// and it allows backward pointers only, MAX_POINTER_HOPS of them, 255 octets.
 
 import { HEADER_SIZE } from './header.js';
 import { Malformed } from './malformed.js';
@@ -214,7 +216,8 @@ export function wireToText(wire: Uint8Array): string {
 /**
  * The text form (as above, or a configured name) → wire bytes. "\DDD" and
  * "\X" escapes are undone, so an escaped dot stays inside its label.
- * @throws Malformed on an empty label or a name over 255 octets.
+ * @throws Malformed on an empty label, a name over 255 octets, a \DDD over
+ * 255 or a character outside Latin-1.
  */
 export function textToWire(name: string): Buffer {
   if (name === '' || name === '.') return Buffer.from([0]);
@@ -234,20 +237,26 @@ export function textToWire(name: string): Buffer {
     } else if (c === 0x5c && i + 1 < text.length) {
       const digits = /^\d{3}/.exec(text.slice(i + 1, i + 4));
       if (digits !== null) {
-        label.push(Number(digits[0]) & 0xff);
+        label.push(octet(Number(digits[0]), name));
         i += 3;
       } else {
-        label.push(text.charCodeAt(i + 1) & 0xff);
+        label.push(octet(text.charCodeAt(i + 1), name));
         i += 1;
       }
     } else {
-      label.push(c & 0xff);
+      label.push(octet(c, name));
     }
   }
   flush();
   out.push(0);
   if (out.length > MAX_NAME_OCTETS) throw new Malformed(`name longer than 255 octets: "${name}"`);
   return Buffer.from(out);
+}
+
+/** One octet of a label; anything wider would silently become a different name. */
+function octet(code: number, name: string): number {
+  if (code > 0xff) throw new Malformed(`not an octet (${code}) in "${name}": use \\DDD escapes, 000-255`);
+  return code;
 }
 
 /** Parent in text form ("a.b" → "b", "b" → ""), undefined for the root; escaped dots are not separators. */

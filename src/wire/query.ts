@@ -5,7 +5,7 @@
 // ever following a compression pointer.
 
 import { EDNS_OPTION, OPCODE, RCODE, TYPE } from './codes.js';
-import { HEADER_SIZE, QR } from './header.js';
+import { HEADER_SIZE, opcodeOfFlags, QR } from './header.js';
 import { Malformed } from './malformed.js';
 import { readQuestionName } from './name.js';
 import { readRecords, SECTION, type RecordRef } from './records.js';
@@ -64,7 +64,7 @@ export function parseQuery(msg: Buffer): ParseResult {
   if (msg[2]! & QR) return { kind: 'drop', reason: 'QR set' };
   const flags = msg.readUInt16BE(2);
   const id = msg.readUInt16BE(0);
-  const opcode = (flags >> 11) & 0x0f;
+  const opcode = opcodeOfFlags(flags);
   const fail = (rcode: number, reason: string, questionEnd = 0, edns: Edns | null = null): ParseResult => ({
     kind: 'error',
     rcode,

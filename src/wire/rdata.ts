@@ -85,10 +85,14 @@ export function* rdataFields(type: number, rdata: Uint8Array): Generator<{ field
     let size: number;
     if (field === 'name') {
       size = 0;
-      while (rdata[offset + size] !== 0) size += 1 + rdata[offset + size]!;
+      // Bounds first: past the end rdata[i] is undefined, the size NaN, and
+      // the walk would never end.
+      while (offset + size < rdata.length && rdata[offset + size] !== 0) size += 1 + rdata[offset + size]!;
+      if (offset + size >= rdata.length) throw new Malformed(`RDATA name of type ${type} is not terminated`);
       size += 1;
     } else {
-      size = field === 'string' ? 1 + rdata[offset]! : field;
+      size = field === 'string' ? 1 + (rdata[offset] ?? 0) : field;
+      if (offset + size > rdata.length) throw new Malformed(`RDATA of type ${type} truncated`);
     }
     yield { field, at: offset, size };
     offset += size;

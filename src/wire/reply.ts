@@ -5,7 +5,7 @@
 // path near Node's ceiling.
 
 import { TYPE } from './codes.js';
-import { AA, HEADER_SIZE, OPCODE_AND_RD, QR, RA, RD, TC, writeId } from './header.js';
+import { AA, HEADER_SIZE, headerRcode, OPCODE_AND_RD, QR, RA, RCODE_MASK, RD, TC, writeId } from './header.js';
 import type { Edns, Query } from './query.js';
 
 /** What we accept and offer over UDP (DNS flag day 2020: avoids fragmentation). */
@@ -53,7 +53,7 @@ export function headerOnlyReply(query: Buffer, h: HeaderOnly): Buffer {
   const out = Buffer.alloc(HEADER_SIZE + qlen + (h.edns ? OPT_RR_SIZE : 0));
   writeId(out, h.id);
   out[2] = QR | ((h.queryFlags >> 8) & OPCODE_AND_RD) | (h.aa ? AA : 0) | (h.tc ? TC : 0);
-  out[3] = (h.ra ? RA : 0) | (h.rcode & 0x0f);
+  out[3] = (h.ra ? RA : 0) | (h.rcode & RCODE_MASK);
   if (qlen > 0) {
     out.writeUInt16BE(1, 4);
     query.copy(out, HEADER_SIZE, HEADER_SIZE, h.questionEnd);
@@ -63,6 +63,14 @@ export function headerOnlyReply(query: Buffer, h: HeaderOnly): Buffer {
     writeOpt(out, HEADER_SIZE + qlen, h.rcode >> 4, h.edns.dnssecOk);
   }
   return out;
+}
+
+/**
+ * The bare reply to a parsed query: its ID, opcode, RD, question and (for an
+ * EDNS client) our OPT, with this rcode and RA set; no records.
+ */
+export function rcodeReply(query: Buffer, q: Query, rcode: number, aa = false): Buffer {
+  return headerOnlyReply(query, { id: q.id, queryFlags: q.flags, rcode, questionEnd: q.questionEnd, edns: q.edns, ra: true, aa });
 }
 
 /**
@@ -100,7 +108,7 @@ function truncated(full: Buffer, query: Buffer, q: Query): Buffer {
   return headerOnlyReply(query, {
     id: q.id,
     queryFlags: q.flags,
-    rcode: full[3]! & 0x0f,
+    rcode: headerRcode(full),
     questionEnd: q.questionEnd,
     edns: q.edns,
     ra: (full[3]! & RA) !== 0,

@@ -15,9 +15,15 @@ export const MAX_MESSAGE = 65_535;
 /** Pointers reach 14 bits: names written past this offset cannot be pointed at. */
 const MAX_POINTER_TARGET = 0x3fff;
 
-// One scratch buffer: encoding is synchronous, so no two writers are ever
-// half done at once; finish() copies the message out.
+// One shared scratch buffer, so encoding a message allocates only its
+// copy-out. Most writers are built and finished in one synchronous run, but
+// nothing forces that (a transfer stream keeps one open across the records
+// of a message while it iterates), so the scratch is lent to one writer at a
+// time: a writer built while it is out gets its own buffer, and finish()
+// hands it back. (A writer dropped without finish() keeps it; later writers
+// then allocate their own: correct, only slower.)
 let scratch = Buffer.allocUnsafe(MAX_MESSAGE);
+let scratchBusy = false;
 
 export class MessageWriter {
   private readonly buf: Buffer;
@@ -26,9 +32,18 @@ export class MessageWriter {
   /** Lower-cased wire suffix (latin1 string) → offset where it was written. */
   private readonly names = new Map<string, number>();
 
+  /** This writer holds the shared scratch (until finish()). */
+  private lent = false;
+
   constructor(private readonly limit = MAX_MESSAGE) {
-    if (scratch.length < limit) scratch = Buffer.allocUnsafe(limit);
-    this.buf = scratch;
+    if (scratchBusy) {
+      this.buf = Buffer.allocUnsafe(limit);
+    } else {
+      if (scratch.length < limit) scratch = Buffer.allocUnsafe(limit);
+      scratchBusy = true;
+      this.lent = true;
+      this.buf = scratch;
+    }
     this.buf.fill(0, 0, HEADER_SIZE);
   }
 
@@ -81,13 +96,21 @@ export class MessageWriter {
     return this.limit - this.at;
   }
 
-  /** The message so far, copied out, with this ID, header bytes 2–3 and the section counts. */
+  /**
+   * The message so far, copied out, with this ID, header bytes 2–3 and the
+   * section counts. The writer is done after it (the shared scratch goes back).
+   */
   finish(id: number, flags: number): Buffer {
     const buf = this.buf;
     buf.writeUInt16BE(id, 0);
     buf.writeUInt16BE(flags, 2);
     for (let i = 0; i < 4; i++) buf.writeUInt16BE(this.counts[i]!, 4 + 2 * i);
-    return Buffer.from(buf.subarray(0, this.at));
+    const out = Buffer.from(buf.subarray(0, this.at));
+    if (this.lent) {
+      this.lent = false;
+      scratchBusy = false;
+    }
+    return out;
   }
 
   private raw(bytes: Uint8Array): void {

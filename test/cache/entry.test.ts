@@ -18,11 +18,11 @@ function entryOf(v: Verdict, storedAt = 0): Entry {
 }
 
 describe('classify: what an upstream reply becomes', () => {
-  it('positive: lives for the smallest TTL in the answer; stored without its OPT; every TTL located', () => {
+  it('positive: lives for the smallest TTL in any section (RFC 2181 §8); stored without its OPT; every TTL located', () => {
     const reply = message({ qname: QNAME, records: [a(SEC.AN, 300), a(SEC.AN, 60, [192, 0, 2, 2]), a(SEC.AR, 5, [192, 0, 2, 9], name('ns.example')), opt()] });
     const v = kept(classify(reply, QEND, L));
     expect(v.kind).toBe('positive');
-    expect(v.ttl).toBe(60); // the additional record's 5 does not count
+    expect(v.ttl).toBe(5); // the glue's 5 counts: it must not be served past it
     expect(v.bytes.length).toBe(reply.length - 11);
     expect(v.bytes.readUInt16BE(10)).toBe(1); // ARCOUNT: the OPT is gone, the glue stays
     expect([...v.bytes.subarray(0, 10)]).toEqual([...reply.subarray(0, 10)]);
@@ -102,10 +102,16 @@ describe('answerFrom: a cached answer made into this client\'s reply', () => {
     expect(ttls(Buffer.from(e.wire!, 'latin1'), QEND).map((r) => r.ttl)).toEqual([300, 60, 7200]);
   });
 
-  it('keeps a record\'s own TTL when it is below what the entry has left', () => {
+  it('never serves a record past its own TTL: an additional record\'s shorter TTL bounds the entry', () => {
     const mixed = entryOf(classify(message({ qname: QNAME, records: [a(SEC.AN, 600), { ...a(SEC.AR, 30, [192, 0, 2, 7], name('glue.example')) }] }), QEND, L), 0);
+    expect(mixed.ttl).toBe(30);
     const msg = queryBytes(QNAME);
-    expect(ttls(answerFrom(mixed, msg, parsed(msg), mixed.secondsLeft(100_000), false), QEND).map((r) => r.ttl)).toEqual([500, 30]);
+    expect(ttls(answerFrom(mixed, msg, parsed(msg), mixed.secondsLeft(10_000), false), QEND).map((r) => r.ttl)).toEqual([20, 20]);
+  });
+
+  it('caps a negative lifetime by any shorter record beside the SOA', () => {
+    const nx = message({ qname: QNAME, flags: [0x81, 0x83], records: [soa(900, 300), { ...a(SEC.AR, 40, [192, 0, 2, 7], name('ns.example')) }] });
+    expect(kept(classify(nx, QEND, L))).toMatchObject({ kind: 'negative', ttl: 40 });
   });
 
   it('appends our OPT for an EDNS client (DO echoed), none for a client without EDNS', () => {

@@ -125,4 +125,30 @@ describe('graceful stop', () => {
     await waitFor('the TCP answer', () => (tcp.replies.length === 1 ? true : undefined));
     expect([decode(tcp.replies[0]!).packet.header.id, decode(tcp.replies[0]!).rcode]).toEqual([8, 2]);
   });
+
+  it('close() with forwarded queries still owed: their SERVFAIL meets closed listeners and nothing is thrown', async () => {
+    const s = srv!;
+    const failures: unknown[] = [];
+    const record = (err: unknown): void => {
+      failures.push(err);
+    };
+    process.on('unhandledRejection', record);
+    process.on('uncaughtException', record);
+    try {
+      const udp = sendUdp(s.port, buildQuery('slow.example', 'A', { id: 9 }), { timeoutMs: 1000 });
+      const tcp = await tcpClient(s.port);
+      tcp.send(buildQuery('slow.example', 'A', { id: 10 }));
+      await waitFor('the upstream to get both queries', () => (heldQueries() === 2 ? true : undefined));
+      // Listeners close first, then the chain, whose closing turns the pending forwards into SERVFAIL.
+      await s.server.close();
+      srv = undefined;
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+      expect(failures).toEqual([]);
+      expect(s.server.pipeline.stats.pending).toBe(0);
+      expect(await udp).toBeNull();
+    } finally {
+      process.off('unhandledRejection', record);
+      process.off('uncaughtException', record);
+    }
+  });
 });

@@ -246,6 +246,33 @@ describe('spoofed replies', () => {
   });
 });
 
+describe('question-less error replies (RFC 6891 §7)', () => {
+  it.each([
+    ['FORMERR', 1],
+    ['NOTIMP', 4],
+  ] as const)('accepts a %s without a question from the server asked, answering the client with its own question', async (name, rcode) => {
+    const s = await stub({ 'old.example': ['192.0.2.1'] });
+    s.setBehaviour('old.example', { rcode: name, noQuestion: true });
+    const u = upstream([s], { timeoutMs: SHORT });
+    const reply = await u.resolve(request(buildQuery('Old.Example', { id: 0x4444, edns: 1232 }), false));
+    const p = parse(reply);
+    expect([p.header.id, p.header.qr, p.header.rcode]).toEqual([0x4444, 1, rcode]);
+    expect(p.questions.map((q) => q.name)).toEqual(['Old.Example']);
+    // As the server sent it: no OPT, so an EDNS client can tell it to fall back.
+    expect(p.additionals).toHaveLength(0);
+    expect(u.stats()).toMatchObject({ mismatched: 0, timeouts: 0 });
+  });
+
+  it('still ignores a question-less reply with any other rcode (the query times out)', async () => {
+    const s = await stub({ 'old.example': ['192.0.2.1'] });
+    s.setBehaviour('old.example', { rcode: 'REFUSED', noQuestion: true });
+    const u = upstream([s], { timeoutMs: SHORT });
+    const err = await rejection(u.resolve(request(buildQuery('old.example'), false)));
+    expect(err.code).toBe('Timeout');
+    expect(u.stats()).toMatchObject({ mismatched: 1, timeouts: 1 });
+  });
+});
+
 describe('failover', () => {
   it('moves to the next server when the first times out', async () => {
     const dead = await blackHole();

@@ -20,6 +20,8 @@ export interface QueryOptions {
   readonly timeoutMs?: number;
   /** UDP: send from this local address (another 127.x address, to be a different client). */
   readonly from?: string;
+  /** An 8-octet client cookie (RFC 7873) sent in an EDNS COOKIE option (implies EDNS, 1232 unless `edns` says). */
+  readonly cookie?: Buffer;
 }
 
 export function buildQuery(name: string, type: number | string, opts: QueryOptions = {}): Buffer {
@@ -36,6 +38,20 @@ export function buildQuery(name: string, type: number | string, opts: QueryOptio
     rcode: 0,
   } as unknown as InstanceType<typeof Packet.Header>);
   packet.questions.push(new Packet.Question(name, code, opts.qclass ?? 1));
+  if (opts.cookie !== undefined) {
+    // dns2 has no codec for COOKIE (it would drop it): the OPT is written here.
+    const opt = Buffer.alloc(11 + 4 + opts.cookie.length);
+    opt.writeUInt16BE(41, 1);
+    opt.writeUInt16BE(opts.edns === undefined || opts.edns === false ? 1232 : opts.edns, 3);
+    if (opts.dnssecOk === true) opt[7] = 0x80;
+    opt.writeUInt16BE(4 + opts.cookie.length, 9);
+    opt.writeUInt16BE(10, 11);
+    opt.writeUInt16BE(opts.cookie.length, 13);
+    opts.cookie.copy(opt, 15);
+    const out = Buffer.concat([packet.toBuffer(), opt]);
+    out.writeUInt16BE(out.readUInt16BE(10) + 1, 10);
+    return out;
+  }
   if (opts.edns !== undefined && opts.edns !== false) {
     packet.additionals.push(
       Packet.Resource.EDNS([], { udpPayloadSize: opts.edns, doFlag: opts.dnssecOk === true }) as unknown as InstanceType<typeof Packet.Resource>,

@@ -51,6 +51,24 @@ export interface StubBehaviour {
   readonly rcode?: RcodeName | number;
   /** Echo the question name in this case instead of as asked. */
   readonly questionCase?: 'upper' | 'lower';
+  /** TTL of this name's answers (default: the stub's `ttl`). */
+  readonly ttl?: number;
+  /** A records added to the additional section of a NOERROR answer (glue-like), each with its own TTL. */
+  readonly additional?: ReadonlyArray<{ readonly name: string; readonly address: string; readonly ttl: number }>;
+  /** Set AD in the reply (a validating resolver vouching for the data). */
+  readonly ad?: boolean;
+  /**
+   * Answer an EDNS query with a DNS COOKIE (RFC 7873 §5.2.2): the reply's OPT
+   * echoes the query's client cookie followed by an 8-octet server cookie.
+   */
+  readonly cookie?: boolean;
+  /** Answer a query with RD=0 with this rcode instead (a resolver refusing non-recursive queries). */
+  readonly norecRcode?: RcodeName;
+  /**
+   * Send a bare header (QDCOUNT 0, no records, no OPT) with the reply's ID,
+   * QR and rcode: what a server that does not speak EDNS sends (RFC 6891 §7).
+   */
+  readonly noQuestion?: boolean;
 }
 
 export interface StubOptions {
@@ -101,6 +119,8 @@ const TYPE_A = 1;
 const TYPE_AAAA = 28;
 const TYPE_ANY = 255;
 const TYPE_OPT = 41;
+const OPTION_COOKIE = 10;
+const SERVER_COOKIE = Buffer.from('5e12e4c0ffee0001', 'hex');
 const DEFAULT_FORGED = '203.0.113.66';
 
 function key(name: string): string {
@@ -146,26 +166,31 @@ export async function startUpstreamStub(opts: StubOptions = {}): Promise<Upstrea
     timers.add(t);
   }
 
-  function buildReply(query: DnsPacket, b: StubBehaviour, forUdpLimit: number | null): Buffer {
+  function buildReply(query: DnsPacket, raw: Buffer, b: StubBehaviour, forUdpLimit: number | null): Buffer {
     const q = query.questions[0]!;
     const rcode = b.rcode === undefined ? undefined : typeof b.rcode === 'number' ? b.rcode : RCODE[b.rcode];
     const addrs = records.get(key(q.name));
-    const effective = rcode ?? (addrs === undefined ? RCODE.NXDOMAIN : RCODE.NOERROR);
-    const reply = responseTo(query, echoName(q.name, b), q.type, effective);
+    const norec = b.norecRcode !== undefined && query.header.rd === 0 ? RCODE[b.norecRcode] : undefined;
+    const effective = norec ?? rcode ?? (addrs === undefined ? RCODE.NXDOMAIN : RCODE.NOERROR);
+    const cookie = b.cookie === true ? clientCookie(raw) : undefined;
+    const reply = responseTo(query, echoName(q.name, b), q.type, effective, cookie === undefined);
     if (effective === RCODE.NOERROR && addrs !== undefined) {
       for (const a of addrs) {
         const t = isIP(a) === 6 ? TYPE_AAAA : TYPE_A;
         if (q.type === t || q.type === TYPE_ANY) {
-          reply.answers.push(new Packet.Resource({ name: q.name, type: t, class: 1, ttl, address: a }));
+          reply.answers.push(new Packet.Resource({ name: q.name, type: t, class: 1, ttl: b.ttl ?? ttl, address: a }));
         }
       }
+      for (const x of b.additional ?? []) {
+        reply.additionals.push(new Packet.Resource({ name: x.name, type: TYPE_A, class: 1, ttl: x.ttl, address: x.address }));
+      }
     }
-    const full = reply.toBuffer();
+    const full = finishReply(reply.toBuffer(), b, cookie);
     if (forUdpLimit === null || (!b.truncateUdp && full.length <= forUdpLimit)) return full;
     // RFC 2181 §9: a truncated reply; ours carries no records at all.
-    const tc = responseTo(query, echoName(q.name, b), q.type, effective);
+    const tc = responseTo(query, echoName(q.name, b), q.type, effective, cookie === undefined);
     tc.header.tc = 1;
-    return tc.toBuffer();
+    return finishReply(tc.toBuffer(), b, cookie);
   }
 
   function forgedReply(query: DnsPacket, f: Forgery, b: StubBehaviour): Buffer {
@@ -221,7 +246,7 @@ export async function startUpstreamStub(opts: StubOptions = {}): Promise<Upstrea
     if (b.drop === true || b.drop === 'udp') return;
     const opt = query.additionals.find((r) => r.type === TYPE_OPT);
     const limit = opt === undefined ? 512 : Math.max(512, opt.class);
-    answer(query, b, () => send(udp, buildReply(query, b, limit)));
+    answer(query, b, () => send(udp, buildReply(query, msg, b, limit)));
   });
 
   tcp.on('connection', (sock: TcpSocket) => {
@@ -246,7 +271,7 @@ export async function startUpstreamStub(opts: StubOptions = {}): Promise<Upstrea
         const b = behaviourFor(query);
         for (const f of b.forge ?? []) if (f !== 'otherPort') write(forgedReply(query, f, b));
         if (b.drop === true || b.drop === 'tcp') continue;
-        answer(query, b, () => write(buildReply(query, b, null)));
+        answer(query, b, () => write(buildReply(query, msg, b, null)));
       }
     });
   });
@@ -284,16 +309,81 @@ export async function startUpstreamStub(opts: StubOptions = {}): Promise<Upstrea
   };
 }
 
-function responseTo(query: DnsPacket, name: string, type: number, rcode: number): DnsPacket {
+function responseTo(query: DnsPacket, name: string, type: number, rcode: number, withOpt = true): DnsPacket {
   const q = query.questions[0]!;
   const reply = new Packet(
     new Packet.Header({ id: query.header.id, qr: 1, opcode: query.header.opcode, rd: query.header.rd, ra: 1, rcode }),
   );
   reply.questions.push(new Packet.Question(name, type, q.class) as DnsQuestion);
-  if (query.additionals.some((r) => r.type === TYPE_OPT)) {
+  if (withOpt && query.additionals.some((r) => r.type === TYPE_OPT)) {
     reply.additionals.push(Packet.Resource.EDNS([], { udpPayloadSize: 1232 }));
   }
   return reply;
+}
+
+/** Sets AD, and appends the OPT carrying the cookie (dns2 drops options it has no codec for). */
+function finishReply(buf: Buffer, b: StubBehaviour, cookie: Buffer | undefined): Buffer {
+  if (b.noQuestion === true) {
+    const bare = Buffer.from(buf.subarray(0, 12));
+    bare.fill(0, 4, 12);
+    return bare;
+  }
+  if (b.ad === true) buf[3] = buf[3]! | 0x20;
+  if (cookie === undefined) return buf;
+  const value = Buffer.concat([cookie, SERVER_COOKIE]);
+  const opt = Buffer.alloc(11 + 4 + value.length);
+  opt.writeUInt16BE(TYPE_OPT, 1);
+  opt.writeUInt16BE(1232, 3);
+  opt.writeUInt16BE(4 + value.length, 9);
+  opt.writeUInt16BE(OPTION_COOKIE, 11);
+  opt.writeUInt16BE(value.length, 13);
+  value.copy(opt, 15);
+  const out = Buffer.concat([buf, opt]);
+  out.writeUInt16BE(out.readUInt16BE(10) + 1, 10);
+  return out;
+}
+
+/**
+ * The client cookie (first 8 octets of the COOKIE option) of a query's OPT,
+ * read from its raw bytes: undefined when it has none. Queries here are
+ * uncompressed, one question, the OPT among the additional records.
+ */
+export function clientCookie(raw: Buffer): Buffer | undefined {
+  for (const o of optOptions(raw)) if (o.code === OPTION_COOKIE && o.data.length >= 8) return o.data.subarray(0, 8);
+  return undefined;
+}
+
+/** The EDNS options of a message's OPT record (any message, compression allowed in owner names). */
+export function optOptions(raw: Buffer): Array<{ code: number; data: Buffer }> {
+  const skipName = (at: number): number => {
+    while (at < raw.length) {
+      const len = raw[at]!;
+      if (len === 0) return at + 1;
+      if ((len & 0xc0) === 0xc0) return at + 2;
+      at += 1 + len;
+    }
+    return at;
+  };
+  let at = 12;
+  for (let i = 0; i < raw.readUInt16BE(4); i++) at = skipName(at) + 4;
+  const records = raw.readUInt16BE(6) + raw.readUInt16BE(8) + raw.readUInt16BE(10);
+  for (let i = 0; i < records && at < raw.length; i++) {
+    at = skipName(at);
+    const type = raw.readUInt16BE(at);
+    const rdlength = raw.readUInt16BE(at + 8);
+    const rdata = at + 10;
+    if (type === TYPE_OPT) {
+      const out: Array<{ code: number; data: Buffer }> = [];
+      for (let o = rdata; o + 4 <= rdata + rdlength; ) {
+        const len = raw.readUInt16BE(o + 2);
+        out.push({ code: raw.readUInt16BE(o), data: raw.subarray(o + 4, o + 4 + len) });
+        o += 4 + len;
+      }
+      return out;
+    }
+    at = rdata + rdlength;
+  }
+  return [];
 }
 
 function echoName(name: string, b: StubBehaviour): string {

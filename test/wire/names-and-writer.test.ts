@@ -3,6 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { TYPE } from '../../src/wire/codes.js';
+import { Malformed } from '../../src/wire/malformed.js';
 import { MAX_POINTER_HOPS, readName, textToWire, wireToText } from '../../src/wire/name.js';
 import { readRdata, rdataNames } from '../../src/wire/rdata.js';
 import { readRecords } from '../../src/wire/records.js';
@@ -44,6 +45,14 @@ describe('text and wire names', () => {
     expect(textToWire('a\\046bc.internal').equals(wire)).toBe(true);
     expect(textToWire('').equals(Buffer.from([0]))).toBe(true);
   });
+
+  it('refuses what is not an octet rather than masking it into a different name', () => {
+    expect(textToWire('a\\255.b').equals(Buffer.from([2, 0x61, 255, 1, 0x62, 0]))).toBe(true);
+    // \256 & 0xff would be \000, 'ā' (U+0101) & 0xff would be 0x01.
+    expect(() => textToWire('a\\256.b')).toThrow(Malformed);
+    expect(() => textToWire('\u0101.b')).toThrow(Malformed);
+    expect(() => textToWire('a\\\u0101.b')).toThrow(Malformed);
+  });
 });
 
 describe('RDATA', () => {
@@ -53,6 +62,15 @@ describe('RDATA', () => {
     expect(wireToText(rdataNames(TYPE.MX, rdata)[0]!)).toBe('mail.example');
     expect(rdata.readUInt16BE(0)).toBe(10);
     expect(() => readRdata(msg, TYPE.MX, 12 + 9, 10)).toThrow();
+  });
+
+  it('refuses an RDATA name that runs off the end instead of walking forever', () => {
+    // CNAME whose target's last label is never terminated.
+    expect(() => rdataNames(TYPE.CNAME, Buffer.from([3, 0x77, 0x77, 0x77]))).toThrow(Malformed);
+    expect(() => rdataNames(TYPE.CNAME, Buffer.from([3, 0x77, 0x77]))).toThrow(Malformed);
+    expect(() => rdataNames(TYPE.CNAME, Buffer.alloc(0))).toThrow(Malformed);
+    // MX cut inside its preference.
+    expect(() => rdataNames(TYPE.MX, Buffer.from([0]))).toThrow(Malformed);
   });
 });
 
@@ -80,5 +98,29 @@ describe('MessageWriter', () => {
     expect(w.record(1, textToWire('a.internal'), TYPE.TXT, 1, 60, Buffer.alloc(40))).toBe(false);
     expect(w.recordCount).toBe(0);
     expect(w.record(1, textToWire('a.internal'), TYPE.A, 1, 60, Buffer.alloc(4))).toBe(true);
+  });
+
+  it('two writers open at once do not write over each other', () => {
+    const first = new MessageWriter();
+    first.question(textToWire('first.internal'), TYPE.AXFR);
+    first.record(1, textToWire('a.first.internal'), TYPE.A, 1, 60, Buffer.from([10, 0, 0, 1]));
+    // A second writer while the first is still open (a transfer stream keeps one across iterations).
+    const second = new MessageWriter();
+    second.question(textToWire('second.internal'), TYPE.A);
+    second.record(1, textToWire('b.second.internal'), TYPE.A, 1, 60, Buffer.from([10, 0, 0, 2]));
+    first.record(1, textToWire('c.first.internal'), TYPE.A, 1, 60, Buffer.from([10, 0, 0, 3]));
+    const a = Packet.parse(first.finish(1, 0x8400));
+    const b = Packet.parse(second.finish(2, 0x8400));
+    expect(a.questions[0]!.name).toBe('first.internal');
+    expect(a.answers.map((r) => [r.name, r.address])).toEqual([
+      ['a.first.internal', '10.0.0.1'],
+      ['c.first.internal', '10.0.0.3'],
+    ]);
+    expect(b.questions[0]!.name).toBe('second.internal');
+    expect(b.answers.map((r) => [r.name, r.address])).toEqual([['b.second.internal', '10.0.0.2']]);
+    // The scratch came back: a later writer works as before.
+    const third = new MessageWriter();
+    third.question(textToWire('third.internal'), TYPE.A);
+    expect(Packet.parse(third.finish(3, 0x8400)).questions[0]!.name).toBe('third.internal');
   });
 });

@@ -1,18 +1,21 @@
-// The forward chain, assembled in one place:
+// The forward chain, assembled in one place, beside the server that owns it:
 //   EIP rewrite → cache → budget guard → upstream.
+// It lives above the rooms it joins (src/forward, src/cache) so neither
+// imports the other's assembly: the cache depends on the Forwarder interface
+// only, and the forward room knows nothing of the cache.
 // Layers are cheap to rebuild on a reload; what must survive one (the cache's
 // entries, the budget's window) lives in objects the server keeps and hands
 // to each new chain (and resize after a reload commits).
 
-import { createCache } from '../cache/cache.js';
-import type { CacheStats } from '../cache/stats.js';
-import type { CacheStore } from '../cache/store.js';
-import type { Config } from '../config/types.js';
-import type { Logger } from '../log.js';
-import { createBudgetGuard, type Budget, type BudgetStats } from './budget.js';
-import type { Forwarder } from './forwarder.js';
-import { createEipRewrite, type RewriteStats, type RewriteView } from './rewrite.js';
-import { createUpstream, type Upstream } from './upstream.js';
+import { createCache } from './cache/cache.js';
+import type { CacheStats } from './cache/stats.js';
+import type { CacheStore } from './cache/store.js';
+import type { Config } from './config/types.js';
+import type { Logger } from './log.js';
+import { createBudgetGuard, type Budget, type BudgetStats } from './forward/budget.js';
+import type { Forwarder } from './forward/forwarder.js';
+import { createEipRewrite, type RewriteStats, type RewriteView } from './forward/rewrite.js';
+import { createUpstream, type Upstream } from './forward/upstream.js';
 
 export interface ForwardChain {
   /** The top of the chain: what the pipeline calls. */
