@@ -14,9 +14,14 @@
 //   "Answering" means a successful transfer or an up-to-date answer.
 //
 // One refresh runs at a time; a NOTIFY during one queues exactly one more.
+//
+// The primary's SOA timers are clamped from below before they are used (see
+// SOA_FLOOR): a Knot, BIND or NSD primary sends whatever its zone file says,
+// and refresh 0 would be a new IXFR connection every event-loop turn.
 
 import { randomInt } from 'node:crypto';
-import type { HostPort, ZoneConfig } from '../config/types.js';
+import { LIMITS } from '../config/load.js';
+import type { HostPort, SoaTimers, ZoneConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
 import { CLASS, TYPE } from '../wire/codes.js';
 import { textToWire } from '../wire/name.js';
@@ -31,6 +36,21 @@ import { peerTsigError, seconds, sign, StreamVerifier, type TsigKey } from './ts
 
 /** Node timers overflow past 2^31-1 ms (and then fire at once). */
 const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * The least SOA timers a secondary acts on: the floor eipdns accepts for its
+ * own zones (config/load.ts LIMITS), so an eipdns primary is never clamped.
+ * Knot's defaults are within a second of it (refresh-min-interval 2,
+ * retry-min-interval 1, expire-min-interval 3). BIND's min-refresh-time 300
+ * and min-retry-time 500 are made for Internet zones: here NOTIFY carries
+ * changes within seconds and refresh is the backstop for a lost NOTIFY, so
+ * five minutes would be five minutes of serving an old address.
+ */
+export const SOA_FLOOR: SoaTimers = Object.freeze({
+  refresh: LIMITS['zones[].soa.refresh'].min,
+  retry: LIMITS['zones[].soa.retry'].min,
+  expire: LIMITS['zones[].soa.expire'].min,
+});
 
 export interface SecondaryOptions {
   readonly logger: Logger;
@@ -57,6 +77,8 @@ export class SecondaryZone {
   private readonly abort = new AbortController();
   private readonly log: Logger;
   private failing = false;
+  /** The last clamped timers logged, so a clamp is one line per change, not one per refresh. */
+  private clampLogged: string | undefined;
 
   constructor(
     readonly zone: ZoneConfig,
@@ -92,6 +114,26 @@ export class SecondaryZone {
   /** A NOTIFY from one of our primaries: refresh now (or right after the one running). */
   notified(): void {
     void this.refresh();
+  }
+
+  /** The SOA timers in use: the copy's (or the config's before one), clamped to SOA_FLOOR. */
+  timers(): SoaTimers {
+    const soa = this.versions.current?.soa ?? this.zone.soa;
+    const timers = {
+      refresh: Math.max(soa.refresh, SOA_FLOOR.refresh),
+      retry: Math.max(soa.retry, SOA_FLOOR.retry),
+      expire: Math.max(soa.expire, SOA_FLOOR.expire),
+    };
+    const clamped = timers.refresh !== soa.refresh || timers.retry !== soa.retry || timers.expire !== soa.expire;
+    const key = clamped ? JSON.stringify([soa.refresh, soa.retry, soa.expire]) : undefined;
+    if (key !== undefined && key !== this.clampLogged) {
+      this.log.warn(
+        { serial: this.versions.current?.serial, refresh: soa.refresh, retry: soa.retry, expire: soa.expire, using: timers },
+        'the primary\'s SOA timers are below the floor; using the floor',
+      );
+    }
+    this.clampLogged = key;
+    return timers;
   }
 
   isPrimary(address: string): boolean {
@@ -131,14 +173,14 @@ export class SecondaryZone {
       const outcome = await this.fromPrimary(primary);
       if (outcome.ok) {
         this.contact();
-        this.schedule(this.versions.current?.soa.refresh ?? this.zone.soa.refresh);
+        this.schedule(this.timers().refresh);
         return;
       }
     }
     if (this.stopped) return;
     this.o.stats.fetched.failed++;
     this.checkExpiry();
-    this.schedule(this.versions.current?.soa.retry ?? this.zone.soa.retry);
+    this.schedule(this.timers().retry);
   }
 
   /** One primary: IXFR (or AXFR without a copy); AXFR again at once when an IXFR cannot be used. */
@@ -207,9 +249,10 @@ export class SecondaryZone {
     const data = this.versions.current;
     if (data === undefined || this.expired || this.lastContact === undefined) return;
     const age = this.o.now() - this.lastContact;
-    if (age <= data.soa.expire * 1000) return;
+    const expire = this.timers().expire;
+    if (age <= expire * 1000) return;
     this.expired = true;
-    this.log.error({ serial: data.serial, ageMs: age, expireS: data.soa.expire }, 'no primary answered within the SOA expire time: answering SERVFAIL for the zone');
+    this.log.error({ serial: data.serial, ageMs: age, expireS: expire }, 'no primary answered within the SOA expire time: answering SERVFAIL for the zone');
     this.emit();
   }
 
@@ -219,7 +262,7 @@ export class SecondaryZone {
     // Wake up in time to expire the zone, not a refresh interval late.
     const data = this.versions.current;
     if (data !== undefined && this.lastContact !== undefined && !this.expired) {
-      wait = Math.min(wait, Math.max(1, this.lastContact + data.soa.expire * 1000 - this.o.now() + 1));
+      wait = Math.min(wait, Math.max(1, this.lastContact + this.timers().expire * 1000 - this.o.now() + 1));
     }
     this.timer = setTimeout(() => void this.refresh(), Math.min(wait, MAX_TIMER_MS));
     this.timer.unref();
