@@ -22,7 +22,7 @@ import { buildForwardChain, type ChainState, type ForwardChain } from './forward
 import type { Logger } from './log.js';
 import { rewriteViewOf, type RewriteView } from './forward/rewrite.js';
 import { TransferRoom, type TransferRoomOptions } from './transfer/room.js';
-import { STALE_TTL, ZoneAnswers } from './zone/answers.js';
+import { STALE_TTL, ZoneAnswers, type ZoneView } from './zone/answers.js';
 import type { Snapshot } from './zone/snapshot.js';
 
 export interface ServerOptions {
@@ -157,11 +157,12 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
   const retired = new Set<ForwardChain>();
   const room = new TransferRoom(config, { logger, ...(options.now ? { now: options.now } : {}), ...options.transfer });
 
-  const zonesFor = (cfg: Config, snapshot: Snapshot): ZoneAnswers => {
-    const zones = new ZoneAnswers(room.update(snapshot), cfg.upstream.servers.length > 0);
+  const zonesOf = (cfg: Config, views: readonly ZoneView[]): ZoneAnswers => {
+    const zones = new ZoneAnswers(views, cfg.upstream.servers.length > 0);
     zones.warm();
     return zones;
   };
+  const zonesFor = (cfg: Config, snapshot: Snapshot): ZoneAnswers => zonesOf(cfg, room.update(snapshot));
   const pipeline = new Pipeline({
     zones: zonesFor(config, discovery.current()),
     admit: createAdmit(config.acl.allow),
@@ -351,23 +352,27 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
       if (discoveryChanged) {
         nextDiscovery = discoveryFor(next, discovery.current());
       }
-      room.configure(next);
+      // The transfer room's part is built here and made current only after
+      // the pipeline swap below: a failure before that leaves it untouched.
+      const plan = room.prepare(next);
       const state: PipelineState = {
-        zones: zonesFor(next, nextDiscovery.current()),
+        zones: zonesOf(next, plan.views(nextDiscovery.current())),
         admit: createAdmit(next.acl.allow),
         forwarder: nextChain.forwarder,
         transfer: room,
       };
+      const nextAdminAdmit = next.admin && createAdmit(next.admin.allow);
       const previous = { chain, discovery };
       config = next;
       chain = nextChain;
-      adminAdmit = next.admin && createAdmit(next.admin.allow);
+      adminAdmit = nextAdminAdmit;
       chainState.budget.resize(next.upstream.maxQps);
       if (next.cache.enabled) chainState.cache.resize(next.cache);
       else chainState.cache.clear();
       // Swap before the new discovery starts, so its first snapshot lands
       // on top of this state rather than under it.
       pipeline.state = state;
+      room.commit(plan);
       if (discoveryChanged) {
         unsubscribe();
         discovery = nextDiscovery;

@@ -69,6 +69,28 @@ interface SecondaryState {
 
 type ZoneState = PrimaryState | SecondaryState;
 
+/** A reloaded config's transfer side, built by TransferRoom.prepare() and not running until commit(). */
+export interface TransferPlan {
+  /** The answer path's view of the plan's zones for `snapshot`; NOTIFY for new versions waits for commit(). */
+  views(snapshot: Snapshot): ZoneView[];
+}
+
+class Plan implements TransferPlan {
+  /** Primary zones whose views() made a new version: told at commit. */
+  readonly announce = new Map<PrimaryState, ZoneData>();
+
+  constructor(
+    readonly room: TransferRoom,
+    readonly zones: ReadonlyMap<string, ZoneState>,
+    readonly access: ReadonlyMap<string, Access>,
+    private readonly render: (zones: ReadonlyMap<string, ZoneState>, snapshot: Snapshot, announce: (z: PrimaryState, data: ZoneData) => void) => ZoneView[],
+  ) {}
+
+  views(snapshot: Snapshot): ZoneView[] {
+    return this.render(this.zones, snapshot, (z, data) => this.announce.set(z, data));
+  }
+}
+
 interface Access {
   readonly allow: Admit | undefined;
   readonly key: TsigKey | undefined;
@@ -79,8 +101,8 @@ const MAX_LOG_KEYS = 1024;
 
 export class TransferRoom {
   readonly stats = new TransferStats();
-  private zones = new Map<string, ZoneState>();
-  private access = new Map<string, Access>();
+  private zones: ReadonlyMap<string, ZoneState> = new Map();
+  private access: ReadonlyMap<string, Access> = new Map();
   private readonly listeners = new Set<() => void>();
   private readonly log: Logger;
   private readonly now: () => number;
@@ -93,7 +115,7 @@ export class TransferRoom {
   ) {
     this.log = o.logger.child({ component: 'transfer' });
     this.now = o.now ?? Date.now;
-    this.configure(config);
+    this.commit(this.prepare(config));
   }
 
   /** Secondary zones changed (a transfer landed, the zone expired or came back). */
@@ -109,12 +131,16 @@ export class TransferRoom {
   }
 
   /**
-   * Applies a (re)loaded config. Versions and serials survive for zones that
-   * stay primary; a secondary zone keeps its copy while its primaries and key
-   * are unchanged.
+   * Builds a (re)loaded config's transfer side without touching the running
+   * one: keys, access lists, a copy of each kept primary zone's versions, new
+   * secondary zones (not started) and notifiers. Nothing runs until commit();
+   * a plan that is never committed is simply dropped. Versions and serials
+   * survive for zones that stay primary; a secondary zone keeps its copy
+   * while its primaries and key are unchanged (and is seeded with it when
+   * they change).
    */
-  configure(config: Config): void {
-    const next = new Map<string, ZoneState>();
+  prepare(config: Config): TransferPlan {
+    const zones = new Map<string, ZoneState>();
     const access = new Map<string, Access>();
     for (const zc of config.zones) {
       const key = zc.tsig === undefined ? undefined : tsigKey(zc.tsig);
@@ -122,7 +148,7 @@ export class TransferRoom {
       const old = this.zones.get(zc.name);
       if (zc.primaries !== undefined) {
         if (old?.kind === 'secondary' && sameSecondary(old.config, zc)) {
-          next.set(zc.name, { kind: 'secondary', config: zc, zone: old.zone });
+          zones.set(zc.name, { kind: 'secondary', config: zc, zone: old.zone });
           continue;
         }
         const zone = new SecondaryZone(zc, zc.primaries, key, {
@@ -134,19 +160,29 @@ export class TransferRoom {
         });
         // New primaries or key: keep serving the copy we have until they answer.
         if (old?.kind === 'secondary') zone.seed(old.zone);
-        next.set(zc.name, { kind: 'secondary', config: zc, zone });
-        if (this.started) zone.start();
+        zones.set(zc.name, { kind: 'secondary', config: zc, zone });
       } else {
-        const versions = old?.kind === 'primary' ? old.versions : new ZoneVersions();
+        const versions = old?.kind === 'primary' ? old.versions.copy() : new ZoneVersions();
         const keepNotifier = old?.kind === 'primary' && JSON.stringify([old.config.transfer?.notify, old.config.tsig]) === JSON.stringify([zc.transfer?.notify, zc.tsig]);
         const notifier = keepNotifier
           ? old.notifier
           : zc.transfer !== undefined && zc.transfer.notify.length > 0
             ? new Notifier(zc.name, zc.transfer.notify, key, { logger: this.log, stats: this.stats, now: this.now, ...(this.o.notifyWaitsMs ? { waitsMs: this.o.notifyWaitsMs } : {}) })
             : undefined;
-        next.set(zc.name, { kind: 'primary', config: zc, versions, offered: undefined, expired: false, stale: false, notifier });
+        zones.set(zc.name, { kind: 'primary', config: zc, versions, offered: undefined, expired: false, stale: false, notifier });
       }
     }
+    return new Plan(this, zones, access, (zs, snapshot, announce) => this.viewsOf(zs, snapshot, announce));
+  }
+
+  /**
+   * Makes a prepared plan the running state: starts its new secondary zones,
+   * stops the ones it replaced, closes replaced notifiers, and sends the
+   * NOTIFYs its views() held back.
+   */
+  commit(plan: TransferPlan): void {
+    if (!(plan instanceof Plan) || plan.room !== this) throw new Error('not a plan of this transfer room');
+    const next = plan.zones;
     for (const [name, old] of this.zones) {
       const kept = next.get(name);
       if (old.kind === 'secondary') {
@@ -155,8 +191,15 @@ export class TransferRoom {
         old.notifier?.close();
       }
     }
+    const previous = this.zones;
     this.zones = next;
-    this.access = access;
+    this.access = plan.access;
+    for (const [name, z] of next) {
+      const was = previous.get(name);
+      if (z.kind === 'secondary' && this.started && (was?.kind !== 'secondary' || was.zone !== z.zone)) z.zone.start();
+    }
+    for (const [z, data] of plan.announce) z.notifier?.notify(data);
+    plan.announce.clear();
   }
 
   /**
@@ -165,8 +208,13 @@ export class TransferRoom {
    * changed, and a NOTIFY to their secondaries.
    */
   update(snapshot: Snapshot): ZoneView[] {
+    return this.viewsOf(this.zones, snapshot, (z, data) => z.notifier?.notify(data));
+  }
+
+  /** update() for the running zones or a plan's. */
+  private viewsOf(zones: ReadonlyMap<string, ZoneState>, snapshot: Snapshot, announce: (z: PrimaryState, data: ZoneData) => void): ZoneView[] {
     const views: ZoneView[] = [];
-    for (const z of this.zones.values()) {
+    for (const z of zones.values()) {
       if (z.kind === 'secondary') {
         views.push(z.zone.view());
         continue;
@@ -177,7 +225,7 @@ export class TransferRoom {
       z.stale = snapshot.stale === true;
       if (offered.changed) {
         this.log.info({ zone: z.config.name, serial: offered.serving.serial, records: offered.serving.size }, 'zone version');
-        z.notifier?.notify(offered.serving);
+        announce(z, offered.serving);
       }
       views.push({
         name: z.config.name,
