@@ -8,7 +8,7 @@ import { ConfigError, loadConfig } from './config/load.js';
 import type { Config } from './config/types.js';
 import { createLogger, routeProcessWarnings, type Logger } from './log.js';
 import { runProbe } from './probe.js';
-import { startServer } from './server.js';
+import { startServer, StoppingError } from './server.js';
 
 const USAGE = `eipdns — split-horizon DNS for AWS VPCs: private names from Elastic IP
 associations, everything else forwarded only to the VPC resolver.
@@ -131,17 +131,24 @@ async function serve(initial: Config): Promise<number> {
 
   // Reloads run one after another: two quick SIGHUPs must not interleave.
   let reloading = Promise.resolve();
+  let stopping = false;
   const reload = async (): Promise<void> => {
     try {
       const next = await running.reloadFromFile();
       logger.level = next.log.level;
       logConfig(logger, next, 'config reloaded');
     } catch (err) {
-      logger.error({ file: initial.file, err: (err as Error).message }, 'reload failed; keeping the running config');
+      if (err instanceof StoppingError) logger.warn('stopping; reload ignored');
+      else logger.error({ file: initial.file, err: (err as Error).message }, 'reload failed; keeping the running config');
     }
   };
+  // The handler stays during a stop (without one, SIGHUP's default action
+  // would kill the process and turn a clean stop into a failure); it only
+  // says the reload is ignored. The server refuses it too (a SIGHUP queued
+  // behind a running reload).
   process.on('SIGHUP', () => {
-    reloading = reloading.then(reload);
+    if (stopping) logger.warn('stopping; reload ignored');
+    else reloading = reloading.then(reload);
   });
   // For failover scripts on this host: poll EC2 now instead of at the next
   // tick. (SIGUSR1 belongs to Node's inspector.)
@@ -153,7 +160,6 @@ async function serve(initial: Config): Promise<number> {
   // as a failure: stop taking queries, answer those already taken (at most
   // 2 s), exit 0. A second signal skips the wait.
   const code = await new Promise<number>((resolve) => {
-    let stopping = false;
     const stop = (signal: string): void => {
       if (stopping) {
         logger.warn({ signal }, 'second signal: stopping now');

@@ -57,6 +57,14 @@ export const SHUTDOWN_GRACE_MS = 2_000;
 /** After the grace period, queries still owed are answered SERVFAIL; this bounds the wait for those sends. */
 const FLUSH_MS = 250;
 
+/** reload() after shutdown() or close() began: nothing was changed. */
+export class StoppingError extends Error {
+  constructor() {
+    super('stopping; reload ignored');
+    this.name = 'StoppingError';
+  }
+}
+
 export interface EipdnsServer {
   /** Where it actually listens (ports resolved when the config said 0). */
   readonly addresses: readonly BoundAddress[];
@@ -70,7 +78,11 @@ export interface EipdnsServer {
   /** The current forward chain (replaced when a reload changes upstream settings). */
   chain(): ForwardChain;
   config(): Config;
-  /** Applies a validated config; on any failure the running config stays. Counted as a reload. */
+  /**
+   * Applies a validated config; on any failure the running config stays.
+   * Counted as a reload. Rejects with StoppingError (not counted) once a
+   * stop has begun.
+   */
   reload(next: Config): Promise<void>;
   /** SIGHUP: reads config().file again and applies it; a file that does not load counts as a failed reload. */
   reloadFromFile(): Promise<Config>;
@@ -285,6 +297,8 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
     config: () => config,
     status,
     async reload(next) {
+      // A stop has begun: a new chain or discovery built now would outlive it.
+      if (stopping !== undefined) throw new StoppingError();
       try {
         await apply(next);
       } catch (err) {
@@ -296,6 +310,7 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
       loadedAt = now();
     },
     async reloadFromFile() {
+      if (stopping !== undefined) throw new StoppingError();
       let next: Config;
       try {
         next = loadConfig(config.file);
