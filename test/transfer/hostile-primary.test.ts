@@ -166,6 +166,20 @@ describe('a misbehaving primary', () => {
       },
     ],
     [
+      'sends an IXFR adding a meta-type record (ANY)',
+      (r, s) => {
+        const w = new MessageWriter();
+        w.question(textToWire('internal'), TYPE.IXFR);
+        const soa = (n: number) => encodeSoa({ ...zoneData(n).soa });
+        w.record(1, textToWire('internal'), TYPE.SOA, 1, 60, soa(11));
+        w.record(1, textToWire('internal'), TYPE.SOA, 1, 60, soa(10));
+        w.record(1, textToWire('internal'), TYPE.SOA, 1, 60, soa(11));
+        w.record(1, textToWire('any.internal'), TYPE.ANY, 1, 60, Buffer.from([1, 2, 3, 4]));
+        w.record(1, textToWire('internal'), TYPE.SOA, 1, 60, soa(11));
+        s.write(frame(w.finish(r.readUInt16BE(0), 0x8400)));
+      },
+    ],
+    [
       'sends an IXFR deleting a record we do not have',
       (r, s) => {
         const w = new MessageWriter();
