@@ -22,7 +22,8 @@ import { CLASS, OPCODE, RCODE, TSIG_ERROR, TYPE } from '../wire/codes.js';
 import { isInZone } from '../wire/name.js';
 import type { Query } from '../wire/query.js';
 import { readRecords, SECTION } from '../wire/records.js';
-import { headerOnlyReply } from '../wire/reply.js';
+import { AA, RA } from '../wire/header.js';
+import { headerOnlyReply, udpLimit } from '../wire/reply.js';
 import { STALE_TTL, type ZoneView } from '../zone/answers.js';
 import { decodeSoa, type ZoneData } from '../zone/data.js';
 import { primaryData } from '../zone/from-snapshot.js';
@@ -323,8 +324,30 @@ export class TransferRoom {
     if (signed === undefined) return plain();
     if (![...this.zones.keys()].some((apex) => isInZone(q.name, apex))) return this.signedBare(msg, q, RCODE.REFUSED, signed);
     const reply = plain();
-    const seal = (r: Reply): Reply => (Buffer.isBuffer(r) ? this.sealOne(r, signed) : r);
+    const seal = (r: Reply): Reply => (Buffer.isBuffer(r) ? this.sealFitted(r, msg, q, client, signed) : r);
     return reply instanceof Promise ? reply.then(seal) : seal(reply);
+  }
+
+  /**
+   * Signs an answer that was sized for the client's UDP size without its
+   * TSIG record. When the record does not fit too, RFC 8945 §5.3: truncate,
+   * keeping the TSIG (header with TC, the question, signed), so the client
+   * asks again over TCP rather than getting a datagram it cannot take.
+   */
+  private sealFitted(reply: Buffer, msg: Buffer, q: Query, client: Client, signed: { key: TsigKey; tsig: TsigRecord }): Buffer {
+    const sealed = this.sealOne(reply, signed);
+    if (client.transport !== 'udp' || sealed.length <= udpLimit(q.edns)) return sealed;
+    const bare = headerOnlyReply(msg, {
+      id: q.id,
+      queryFlags: q.flags,
+      rcode: reply[3]! & 0x0f,
+      questionEnd: q.questionEnd,
+      edns: q.edns,
+      ra: (reply[3]! & RA) !== 0,
+      aa: (reply[2]! & AA) !== 0,
+      tc: true,
+    });
+    return this.sealOne(bare, signed);
   }
 
   private transferOut(msg: Buffer, q: Query, client: Client, signed: { key: TsigKey; tsig: TsigRecord } | undefined): Reply {
