@@ -15,7 +15,7 @@
 // rather than handed out.
 
 import type { Config, ZoneConfig } from '../config/types.js';
-import { createAdmit, type Admit } from '../dns/admit.js';
+import { createAdmit, hostCidr, type Admit } from '../dns/admit.js';
 import type { Client, Reply } from '../dns/pipeline.js';
 import type { Logger } from '../log.js';
 import { CLASS, OPCODE, RCODE, TSIG_ERROR, TYPE } from '../wire/codes.js';
@@ -84,6 +84,7 @@ class Plan implements TransferPlan {
     readonly room: TransferRoom,
     readonly zones: ReadonlyMap<string, ZoneState>,
     readonly access: ReadonlyMap<string, Access>,
+    readonly peers: Admit,
     private readonly render: (zones: ReadonlyMap<string, ZoneState>, snapshot: Snapshot, announce: (z: PrimaryState, data: ZoneData) => void) => ZoneView[],
   ) {}
 
@@ -104,6 +105,8 @@ export class TransferRoom {
   readonly stats = new TransferStats();
   private zones: ReadonlyMap<string, ZoneState> = new Map();
   private access: ReadonlyMap<string, Access> = new Map();
+  /** Who may have a signature checked at all (see peersOf). */
+  private peers: Admit = () => false;
   private readonly listeners = new Set<() => void>();
   private readonly log: Logger;
   private readonly now: () => number;
@@ -173,7 +176,7 @@ export class TransferRoom {
         zones.set(zc.name, { kind: 'primary', config: zc, versions, offered: undefined, expired: false, stale: false, notifier });
       }
     }
-    return new Plan(this, zones, access, (zs, snapshot, announce) => this.viewsOf(zs, snapshot, announce));
+    return new Plan(this, zones, access, peersOf(config), (zs, snapshot, announce) => this.viewsOf(zs, snapshot, announce));
   }
 
   /**
@@ -195,6 +198,7 @@ export class TransferRoom {
     const previous = this.zones;
     this.zones = next;
     this.access = plan.access;
+    this.peers = plan.peers;
     for (const [name, z] of next) {
       const was = previous.get(name);
       if (z.kind === 'secondary' && this.started && (was?.kind !== 'secondary' || was.zone !== z.zone)) z.zone.start();
@@ -306,6 +310,14 @@ export class TransferRoom {
   handle(msg: Buffer, q: Query, client: Client, plain: PlainAnswer): Reply | Promise<Reply> {
     let signed: { key: TsigKey; tsig: TsigRecord } | undefined;
     if (q.tsig !== undefined) {
+      // A stranger gets no HMAC over up to 64 KiB and no TSIG error answer
+      // to reflect at a spoofed source: plain REFUSED, as for any query
+      // from outside acl.allow.
+      if (!this.peers(client.address)) {
+        this.stats.tsigStrangers++;
+        this.warnLimited(`stranger|${client.address}`, { client: client.address, qname: q.name }, 'signed message from outside acl.allow, every transfer.allow and every primary; refused unverified');
+        return this.bare(msg, q, RCODE.REFUSED);
+      }
       let tsig: TsigRecord;
       try {
         tsig = readTsig(msg, q.tsig);
@@ -498,6 +510,20 @@ export class TransferRoom {
     this.logged.set(key, now);
     this.log.warn(fields, message);
   }
+}
+
+/**
+ * The addresses whose signed messages are verified: acl.allow (signed
+ * queries), every zone's transfer.allow (signed transfers), every secondary
+ * zone's primaries (signed NOTIFY).
+ */
+function peersOf(config: Config): Admit {
+  const cidrs = [...config.acl.allow];
+  for (const z of config.zones) {
+    if (z.transfer !== undefined) cidrs.push(...z.transfer.allow);
+    for (const p of z.primaries ?? []) cidrs.push(hostCidr(p.host));
+  }
+  return createAdmit(cidrs);
 }
 
 function sameSecondary(a: ZoneConfig, b: ZoneConfig): boolean {

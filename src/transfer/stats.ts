@@ -10,6 +10,8 @@ export class TransferStats {
   notVouched = 0;
   /** Signed messages that failed verification (BADKEY, BADSIG, BADTIME, BADTRUNC, FORMERR). */
   tsigFailures = 0;
+  /** Signed messages from outside acl.allow, every transfer.allow and every primary: REFUSED without verifying. */
+  tsigStrangers = 0;
   readonly notify = {
     /** NOTIFYs we received and acted on. */
     received: 0,

@@ -171,3 +171,27 @@ describe('with dig and kdig (-y hmac-sha256)', () => {
     expect(skewed.server.transfer.stats.tsigFailures).toBeGreaterThan(0);
   });
 });
+
+describe('a signed message from a stranger', () => {
+  let srv: TestServer;
+  beforeAll(async () => {
+    // Only 127.0.0.1 is a client or a transfer peer; 127.0.0.2 is neither.
+    srv = await startTestServer(primaryYaml({ records: ['db: { a: ["10.0.1.10"] }'], allow: ['127.0.0.1/32'] }), {
+      files: { 'inventory.json': inventory([]), 'transfer.key': `${secret}\n` },
+      configure: (c) => ({ ...c, acl: { allow: ['127.0.0.1/32'] } }),
+    });
+  });
+  afterAll(async () => srv?.close());
+
+  it('gets a plain REFUSED, no MAC computed and no TSIG error to reflect; a known client gets BADSIG', async () => {
+    const forged = request({ zone: 'db.internal', type: TYPE.A, key: keyOf(newSecret()) }).msg;
+    const stranger = (await sendUdp(srv.port, forged, { from: '127.0.0.2' }))!;
+    expect(stranger[3]! & 0x0f).toBe(5);
+    expect(stranger.readUInt16BE(10)).toBe(0);
+    expect(srv.server.transfer.stats).toMatchObject({ tsigStrangers: 1, tsigFailures: 0 });
+    const known = (await sendUdp(srv.port, forged, { from: '127.0.0.1' }))!;
+    expect(known[3]! & 0x0f).toBe(9); // NOTAUTH
+    expect(readTsig(known, findTsigStart(known)!).error).toBe(TSIG_ERROR.BADSIG);
+    expect(srv.server.transfer.stats).toMatchObject({ tsigStrangers: 1, tsigFailures: 1 });
+  });
+});
