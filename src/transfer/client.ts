@@ -7,6 +7,7 @@
 import { createSocket } from 'node:dgram';
 import { connect, isIPv6 } from 'node:net';
 import type { HostPort } from '../config/types.js';
+import { createAdmit, hostCidr } from '../dns/admit.js';
 import { TransferError } from './incoming.js';
 
 export interface StreamTimeouts {
@@ -116,17 +117,14 @@ export function udpExchange(target: HostPort, request: Buffer, accept: (msg: Buf
     const timer = setTimeout(() => finish(undefined), timeoutMs);
     signal?.addEventListener('abort', onAbort, { once: true });
     socket.on('error', () => finish(undefined));
+    const fromTarget = createAdmit([hostCidr(target.host)]);
     socket.on('message', (msg, rinfo) => {
       // Only the target may answer (a spoofed ack would silence the retries).
-      if (rinfo.port !== target.port || normal(rinfo.address) !== normal(target.host)) return;
+      if (rinfo.port !== target.port || !fromTarget(rinfo.address)) return;
       if (accept(msg)) finish(Buffer.from(msg));
     });
     socket.send(request, target.port, target.host, (err) => {
       if (err) finish(undefined);
     });
   });
-}
-
-function normal(address: string): string {
-  return address.startsWith('::ffff:') ? address.slice(7) : address.toLowerCase();
 }

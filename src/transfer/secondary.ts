@@ -22,6 +22,7 @@
 import { randomInt } from 'node:crypto';
 import { LIMITS } from '../config/load.js';
 import type { HostPort, SoaTimers, ZoneConfig } from '../config/types.js';
+import { createAdmit, hostCidr, type Admit } from '../dns/admit.js';
 import type { Logger } from '../log.js';
 import { CLASS, TYPE } from '../wire/codes.js';
 import { textToWire } from '../wire/name.js';
@@ -76,6 +77,7 @@ export class SecondaryZone {
   private stopped = false;
   private readonly abort = new AbortController();
   private readonly log: Logger;
+  private readonly primaryAdmit: Admit;
   private failing = false;
   /** The last clamped timers logged, so a clamp is one line per change, not one per refresh. */
   private clampLogged: string | undefined;
@@ -88,6 +90,7 @@ export class SecondaryZone {
   ) {
     this.versions = new ZoneVersions(o.history ?? DEFAULT_HISTORY);
     this.log = o.logger.child({ zone: zone.name });
+    this.primaryAdmit = createAdmit(primaries.map((p) => hostCidr(p.host)));
   }
 
   /** What the answer path serves: nothing before the first copy and past expire. */
@@ -136,9 +139,9 @@ export class SecondaryZone {
     return timers;
   }
 
+  /** A NOTIFY's source is one of our primaries (by address, however IPv6 is spelled). */
   isPrimary(address: string): boolean {
-    const a = address.startsWith('::ffff:') ? address.slice(7) : address.toLowerCase();
-    return this.primaries.some((p) => p.host.toLowerCase() === a);
+    return this.primaryAdmit(address);
   }
 
   /** Runs one refresh now, or queues one after the refresh in flight; resolves when it is done. */

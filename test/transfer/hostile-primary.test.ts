@@ -261,4 +261,12 @@ describe('several primaries', () => {
     expect(zone.versions.current?.serial).toBe(20);
     expect(stats.fetched).toMatchObject({ axfr: 1, failed: 0 });
   });
+
+  it('knows a primary by address, however it is spelled (IPv4-mapped, IPv6 in full)', () => {
+    const primaries = [{ host: '127.0.0.1', port: 53 }, { host: '2001:db8::5', port: 53 }];
+    const config: ZoneConfig = { name: 'internal', ttl: 5, records: [], primaries, soa: DEFAULT_SOA };
+    const z = new SecondaryZone(config, primaries, undefined, { logger: silentLogger, stats: new TransferStats(), now: Date.now });
+    expect(['127.0.0.1', '::ffff:127.0.0.1', '2001:db8::5', '2001:DB8:0:0:0:0:0:5'].map((a) => z.isPrimary(a))).toEqual([true, true, true, true]);
+    expect(['127.0.0.2', '2001:db8::6'].map((a) => z.isPrimary(a))).toEqual([false, false]);
+  });
 });
