@@ -15,13 +15,12 @@ import { createSocket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { parseHostPort } from './config/net.js';
 import type { Config, HostPort } from './config/types.js';
-import { CLASS, TYPE } from './wire/codes.js';
+import { CLASS, rcodeName, TYPE } from './wire/codes.js';
 import { HEADER_SIZE, QR, headerRcode, opcodeOf, readId } from './wire/header.js';
 import { sameQuestion } from './wire/name.js';
 
 export const DEFAULT_PROBE_TIMEOUT_MS = 2_000;
 
-const RCODE_NAMES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
 
 export type ProbeResult =
   | { readonly ok: true; readonly rcode: number; readonly ms: number }
@@ -134,6 +133,6 @@ export async function runProbe(
     io.err.write(`eipdns probe: ${where}: ${asked}: ${result.reason}\n`);
     return 1;
   }
-  io.out.write(`${where}: ${asked}: ${RCODE_NAMES[result.rcode] ?? `rcode ${result.rcode}`} in ${result.ms.toFixed(1)} ms\n`);
+  io.out.write(`${where}: ${asked}: ${rcodeName(result.rcode)} in ${result.ms.toFixed(1)} ms\n`);
   return 0;
 }

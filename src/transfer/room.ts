@@ -18,7 +18,7 @@ import type { Config, ZoneConfig } from '../config/types.js';
 import { createAdmit, hostCidr, type Admit } from '../dns/admit.js';
 import type { Client, Reply } from '../dns/pipeline.js';
 import type { Logger } from '../log.js';
-import { CLASS, OPCODE, RCODE, TSIG_ERROR, TYPE } from '../wire/codes.js';
+import { CLASS, OPCODE, RCODE, TSIG_ERROR, TYPE, tsigErrorName } from '../wire/codes.js';
 import { isInZone } from '../wire/name.js';
 import type { Query } from '../wire/query.js';
 import { readRecords, SECTION } from '../wire/records.js';
@@ -37,7 +37,7 @@ import { Notifier } from './notify.js';
 import { axfrStream, forRequest, ixfrStream } from './outgoing.js';
 import { SecondaryZone, type SecondaryOptions } from './secondary.js';
 import { TransferStats } from './stats.js';
-import { errorName, readTsig, seconds, sign, StreamSigner, tsigKey, unsignedError, verify, type TsigKey, type TsigRecord, type Verdict } from './tsig.js';
+import { readTsig, seconds, sign, StreamSigner, tsigKey, unsignedError, verify, type TsigKey, type TsigRecord, type Verdict } from './tsig.js';
 
 export interface TransferRoomOptions {
   readonly logger: Logger;
@@ -437,7 +437,7 @@ export class TransferRoom {
     const t = verdict.tsig;
     this.warnLimited(
       `tsig|${client.address}|${verdict.error}`,
-      { client: client.address, qname: q.name, key: t.keyName, error: errorName(verdict.error), reason: verdict.reason },
+      { client: client.address, qname: q.name, key: t.keyName, error: tsigErrorName(verdict.error), reason: verdict.reason },
       'TSIG verification failed; refused',
     );
     if (verdict.rcode === RCODE.FORMERR) return this.bare(msg, q, RCODE.FORMERR);

@@ -24,14 +24,14 @@ import { LIMITS } from '../config/load.js';
 import type { HostPort, SoaTimers, ZoneConfig } from '../config/types.js';
 import { createAdmit, hostCidr, type Admit } from '../dns/admit.js';
 import type { Logger } from '../log.js';
-import { CLASS, TYPE } from '../wire/codes.js';
+import { CLASS, rcodeName, TYPE } from '../wire/codes.js';
 import { textToWire } from '../wire/name.js';
 import { MessageWriter } from '../wire/writer.js';
 import type { ZoneData } from '../zone/data.js';
 import type { ZoneView } from '../zone/answers.js';
 import { DEFAULT_HISTORY, ZoneVersions, type HistoryLimits } from '../zone/versions.js';
 import { DEFAULT_STREAM_TIMEOUTS, hostPort, tcpExchange, type StreamTimeouts } from './client.js';
-import { DEFAULT_TRANSFER_LIMITS, rcodeName, TransferError, TransferReader, type TransferLimits, type TransferResult } from './incoming.js';
+import { DEFAULT_TRANSFER_LIMITS, TransferError, TransferReader, type TransferLimits, type TransferResult } from './incoming.js';
 import type { TransferStats } from './stats.js';
 import { peerTsigError, seconds, sign, StreamVerifier, type TsigKey } from './tsig.js';
 

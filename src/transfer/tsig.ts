@@ -15,7 +15,7 @@
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { TsigKeyConfig } from '../config/types.js';
-import { CLASS, RCODE, TSIG_ERROR, TYPE } from '../wire/codes.js';
+import { CLASS, RCODE, TSIG_ERROR, TYPE, tsigErrorName } from '../wire/codes.js';
 import { HEADER_SIZE } from '../wire/header.js';
 import { Malformed } from '../wire/malformed.js';
 import { lowerWire, readName, skipName, textToWire, wireToText } from '../wire/name.js';
@@ -336,7 +336,7 @@ export class StreamVerifier {
       return `unreadable TSIG: ${(err as Error).message}`;
     }
     const verdict = verify(msg, tsig, this.key, { now: this.now(), prior: this.prior, between: this.between, timersOnly: !this.first });
-    if (!verdict.ok) return `TSIG ${errorName(verdict.error)}: ${verdict.reason}`;
+    if (!verdict.ok) return `TSIG ${tsigErrorName(verdict.error)}: ${verdict.reason}`;
     this.first = false;
     this.between = [];
     this.prior = verdict.mac;
@@ -350,22 +350,6 @@ export class StreamVerifier {
   }
 }
 
-export function errorName(error: number): string {
-  switch (error) {
-    case TSIG_ERROR.BADSIG:
-      return 'BADSIG';
-    case TSIG_ERROR.BADKEY:
-      return 'BADKEY';
-    case TSIG_ERROR.BADTIME:
-      return 'BADTIME';
-    case TSIG_ERROR.BADTRUNC:
-      return 'BADTRUNC';
-    case RCODE.FORMERR:
-      return 'FORMERR';
-    default:
-      return `error ${error}`;
-  }
-}
 
 /** " (TSIG BADKEY)" when an answer carries a TSIG error, for log lines; "" otherwise. */
 export function peerTsigError(msg: Buffer): string {
@@ -373,7 +357,7 @@ export function peerTsigError(msg: Buffer): string {
     const start = findTsigStart(msg);
     if (start === undefined) return '';
     const error = readTsig(msg, start).error;
-    return error === 0 ? '' : ` (TSIG ${errorName(error)})`;
+    return error === 0 ? '' : ` (TSIG ${tsigErrorName(error)})`;
   } catch {
     return '';
   }
