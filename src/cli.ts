@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { renderStatus, type StatusModel } from './admin/status.js';
 import { ConfigError, loadConfig } from './config/load.js';
+import { loopbackFor, showHostPort } from './config/net.js';
 import type { Config } from './config/types.js';
 import { createLogger, routeProcessWarnings, type Logger } from './log.js';
 import { runProbe } from './probe.js';
@@ -112,7 +113,7 @@ function readConfig(file: string): Config | undefined {
 
 function summary(config: Config): string {
   const records = config.zones.reduce((n, z) => n + z.records.length, 0);
-  return `${config.zones.length} zone(s), ${records} record(s), upstream ${config.upstream.servers.map((s) => `${s.host}:${s.port}`).join(', ')}`;
+  return `${config.zones.length} zone(s), ${records} record(s), upstream ${config.upstream.servers.map(showHostPort).join(', ')}`;
 }
 
 async function serve(initial: Config): Promise<number> {
@@ -198,9 +199,7 @@ async function status(config: Config, json: boolean): Promise<number> {
     return 2;
   }
   const { host, port } = config.admin.listen;
-  // A wildcard listener is reached over loopback.
-  const target = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
-  const url = `http://${target.includes(':') ? `[${target}]` : target}:${port}/status`;
+  const url = `http://${showHostPort({ host: loopbackFor(host), port })}/status`;
   let res: Response;
   try {
     res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
@@ -228,7 +227,7 @@ function logConfig(logger: Logger, config: Config, msg: string): void {
       file: config.file,
       zones: config.zones.map((z) => z.name),
       records: config.zones.reduce((n, z) => n + z.records.length, 0),
-      upstream: config.upstream.servers.map((s) => `${s.host}:${s.port}`),
+      upstream: config.upstream.servers.map(showHostPort),
       source: config.ec2.inventory ?? `ec2 api${config.ec2.endpoint ? ` at ${config.ec2.endpoint}` : ''}`,
     },
     msg,

@@ -11,6 +11,7 @@ import { Readiness } from './admin/readiness.js';
 import { buildStatus, type ReloadRecord, type StatusModel } from './admin/status.js';
 import { CacheStore } from './cache/store.js';
 import { DEFAULT_TTL, loadConfig } from './config/load.js';
+import { showHostPort } from './config/net.js';
 import type { Config } from './config/types.js';
 import { createAdmit, type Admit } from './dns/admit.js';
 import { Pipeline, type PipelineState } from './dns/pipeline.js';
@@ -416,7 +417,7 @@ async function loadAdmin(): Promise<{ Metrics: typeof Metrics; listenAdmin: type
 }
 
 function showAddress(host: string, port: number): string {
-  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  return showHostPort({ host, port });
 }
 
 /** /ready's EC2 condition: a zone with discovered names waits until each has data (the first successful poll). */

@@ -8,7 +8,7 @@ import { isIPv4 } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { isScalar, LineCounter, parseDocument } from 'yaml';
 import { isAtOrBelow, parseKeyName, parseRecordLabel, parseZoneName } from './dns-name.js';
-import { bindsOverlap, parseCidr, parseHostPort, reachesListener, type HostPortRules } from './net.js';
+import { bindsOverlap, parseCidr, parseHostPort, reachesListener, showHost, showHostPort, type HostPortRules } from './net.js';
 import { checkSecret, parseTsigFile } from './tsig-file.js';
 import type {
   CacheConfig,
@@ -1033,7 +1033,7 @@ function readAdminListen(r: Reader, v: Value): Endpoint | undefined {
     return undefined;
   }
   if (parsed.value.port === NO_PORT) {
-    const host = parsed.value.host.includes(':') ? `[${parsed.value.host}]` : parsed.value.host;
+    const host = showHost(parsed.value.host);
     r.report(v, `"${text}" has no port: write "${host}:PORT" (the admin listener has no default port)`);
     return undefined;
   }
@@ -1042,7 +1042,7 @@ function readAdminListen(r: Reader, v: Value): Endpoint | undefined {
 
 /** Each DNS listener also holds a TCP socket; the admin HTTP server cannot bind over it. */
 function checkAdminListen(r: Reader, listen: readonly Endpoint[], admin: Endpoint): void {
-  const show = (a: HostPort): string => (a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`);
+  const show = showHostPort;
   for (const l of listen) {
     if (bindsOverlap(admin.address, l.address)) {
       r.report(admin.at, `${show(admin.address)} collides with ${l.at.path} (${show(l.address)}): that DNS listener's TCP socket holds the port`);

@@ -6,6 +6,7 @@
 
 import { createSocket } from 'node:dgram';
 import { connect, isIPv6 } from 'node:net';
+import { showHostPort } from '../config/net.js';
 import type { HostPort } from '../config/types.js';
 import { createAdmit, hostCidr } from '../dns/admit.js';
 import { TransferError } from './incoming.js';
@@ -20,9 +21,7 @@ export interface StreamTimeouts {
 
 export const DEFAULT_STREAM_TIMEOUTS: StreamTimeouts = { connectMs: 5_000, idleMs: 10_000, totalMs: 300_000 };
 
-export function hostPort(p: HostPort): string {
-  return isIPv6(p.host) ? `[${p.host}]:${p.port}` : `${p.host}:${p.port}`;
-}
+const hostPort = showHostPort;
 
 /**
  * Sends `request` over a new TCP connection and hands every framed reply to

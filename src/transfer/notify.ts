@@ -16,7 +16,8 @@ import { HEADER_SIZE, QR } from '../wire/header.js';
 import { MessageWriter } from '../wire/writer.js';
 import { textToWire } from '../wire/name.js';
 import type { ZoneData } from '../zone/data.js';
-import { hostPort, udpExchange } from './client.js';
+import { showHostPort } from '../config/net.js';
+import { udpExchange } from './client.js';
 import type { TransferStats } from './stats.js';
 import { findTsigStart, readTsig, seconds, sign, verify, type TsigKey } from './tsig.js';
 
@@ -78,7 +79,7 @@ export class Notifier {
   }
 
   private async tell(target: HostPort, data: ZoneData, signal: AbortSignal): Promise<Outcome> {
-    const name = hostPort(target);
+    const name = showHostPort(target);
     let attempts = 0;
     for (const wait of this.waits) {
       if (signal.aborted) return { target: name, acked: false, attempts, reason: 'superseded' };

@@ -32,7 +32,7 @@ import type { Snapshot } from '../zone/snapshot.js';
 import { ZoneVersions, type Offered } from '../zone/versions.js';
 import { readRdata } from '../wire/rdata.js';
 import { readName, wireToText } from '../wire/name.js';
-import { hostPort } from './client.js';
+import { showHostPort } from '../config/net.js';
 import { Notifier } from './notify.js';
 import { axfrStream, forRequest, ixfrStream } from './outgoing.js';
 import { SecondaryZone, type SecondaryOptions } from './secondary.js';
@@ -269,7 +269,7 @@ export class TransferRoom {
     const out: string[] = [];
     for (const z of this.zones.values()) {
       if (z.kind === 'secondary' && z.zone.versions.current === undefined) {
-        out.push(`zone ${z.config.name}: waiting for the first transfer from ${z.config.primaries!.map(hostPort).join(', ')}`);
+        out.push(`zone ${z.config.name}: waiting for the first transfer from ${z.config.primaries!.map(showHostPort).join(', ')}`);
       }
     }
     return out;

@@ -30,7 +30,8 @@ import { MessageWriter } from '../wire/writer.js';
 import type { ZoneData } from '../zone/data.js';
 import type { ZoneView } from '../zone/answers.js';
 import { DEFAULT_HISTORY, ZoneVersions, type HistoryLimits } from '../zone/versions.js';
-import { DEFAULT_STREAM_TIMEOUTS, hostPort, tcpExchange, type StreamTimeouts } from './client.js';
+import { showHostPort } from '../config/net.js';
+import { DEFAULT_STREAM_TIMEOUTS, tcpExchange, type StreamTimeouts } from './client.js';
 import { DEFAULT_TRANSFER_LIMITS, TransferError, TransferReader, type TransferLimits, type TransferResult } from './incoming.js';
 import type { TransferStats } from './stats.js';
 import { peerTsigError, seconds, sign, StreamVerifier, type TsigKey } from './tsig.js';
@@ -194,7 +195,7 @@ export class SecondaryZone {
       try {
         const result = await this.transfer(primary, qtype, current);
         this.take(result, primary);
-        if (this.failing) this.log.info({ primary: hostPort(primary), serial: this.versions.current?.serial }, 'zone transfers working again');
+        if (this.failing) this.log.info({ primary: showHostPort(primary), serial: this.versions.current?.serial }, 'zone transfers working again');
         this.failing = false;
         return { ok: true, result: result.kind };
       } catch (err) {
@@ -204,7 +205,7 @@ export class SecondaryZone {
         // Logged once per failing spell (then at debug), so a dead primary is one line, not one per retry.
         const giveUp = last || !(err instanceof TransferError) || err.transport;
         this.log[giveUp && this.failing ? 'debug' : 'warn'](
-          { primary: hostPort(primary), kind: qtype === TYPE.IXFR ? 'IXFR' : 'AXFR', err: message },
+          { primary: showHostPort(primary), kind: qtype === TYPE.IXFR ? 'IXFR' : 'AXFR', err: message },
           giveUp ? 'zone transfer failed' : 'IXFR failed; trying AXFR',
         );
         if (giveUp) this.failing = true;
@@ -217,7 +218,7 @@ export class SecondaryZone {
 
   private take(result: TransferResult, primary: HostPort): void {
     const current = this.versions.current;
-    const from = hostPort(primary);
+    const from = showHostPort(primary);
     if (result.kind === 'up-to-date') {
       this.o.stats.fetched.upToDate++;
       this.log.debug({ primary: from, serial: result.serial }, 'zone up to date');
@@ -307,7 +308,7 @@ export class SecondaryZone {
       this.o.timeouts ?? DEFAULT_STREAM_TIMEOUTS,
       this.abort.signal,
     );
-    if (reader.ignored > 0) this.log.warn({ primary: hostPort(primary), ignored: reader.ignored }, 'ignored records outside the zone');
+    if (reader.ignored > 0) this.log.warn({ primary: showHostPort(primary), ignored: reader.ignored }, 'ignored records outside the zone');
     return reader.result();
   }
 }
