@@ -360,8 +360,9 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
     }
     const upstreamChanged = !isDeepStrictEqual(next.upstream, config.upstream) || !isDeepStrictEqual(next.cache, config.cache);
     const discoveryChanged = !isDeepStrictEqual(next.ec2, config.ec2) || !isDeepStrictEqual(next.zones, config.zones);
-    // Build everything new before touching the running state, so a failure
-    // part way leaves the old config serving.
+    // Build everything new before touching the running state (the transfer
+    // room's part too: prepare() here, commit() after the swap), so a
+    // failure part way leaves the old config serving.
     const nextChain = upstreamChanged ? chainFor(next) : chain;
     let nextDiscovery = discovery;
     try {

@@ -4,7 +4,7 @@
 export class TransferStats {
   /** Transfers served, by what was sent. */
   readonly served = { axfr: 0, ixfr: 0, ixfrAsFull: 0, ixfrUpToDate: 0 };
-  /** Requests refused: address not allowed, zone not transferable, key missing. */
+  /** Requests refused: class not IN, zone without transfer.allow, address not allowed, key missing or wrong (not-vouched zones count in notVouched). */
   refused = 0;
   /** Transfers refused with SERVFAIL because the zone's data is not vouched for (expired, incomplete). */
   notVouched = 0;

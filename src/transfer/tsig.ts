@@ -277,6 +277,10 @@ export function verify(msg: Buffer, tsig: TsigRecord, key: TsigKey | undefined, 
   if (Math.abs(o.now - tsig.timeSigned) > tsig.fudge) {
     return fail(TSIG_ERROR.BADTIME, `signed at ${tsig.timeSigned}, now ${o.now} (fudge ${tsig.fudge} s)`);
   }
+  // Local policy: every truncated MAC gets BADTRUNC. RFC 8945 §5.2.4 lets a
+  // server accept one down to half the hash (and at least 10 octets) but
+  // does not require it; BIND and Knot send full MACs by default, so a
+  // truncated one is a misconfigured or downgrading peer.
   if (size < key.macSize) return fail(TSIG_ERROR.BADTRUNC, `MAC truncated to ${size} octets`);
   return { ok: true, tsig, mac: tsig.mac };
 }

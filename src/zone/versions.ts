@@ -106,7 +106,7 @@ export class ZoneVersions {
     return out;
   }
 
-  /** Replaces the current version without history (a full transfer whose serial did not move, after a reset). */
+  /** Replaces the current version without history: a secondary zone rebuilt by a reload (new primaries or key) seeded with the copy it had (SecondaryZone.seed). */
   reset(next: ZoneData | undefined): void {
     this.latest = next;
     this.history = [];
