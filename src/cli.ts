@@ -5,10 +5,11 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { renderStatus, type StatusModel } from './admin/status.js';
 import { ConfigError, loadConfig } from './config/load.js';
+import { loopbackFor, showHostPort } from './config/net.js';
 import type { Config } from './config/types.js';
 import { createLogger, routeProcessWarnings, type Logger } from './log.js';
 import { runProbe } from './probe.js';
-import { startServer } from './server.js';
+import { startServer, StoppingError } from './server.js';
 
 const USAGE = `eipdns — split-horizon DNS for AWS VPCs: private names from Elastic IP
 associations, everything else forwarded only to the VPC resolver.
@@ -112,7 +113,7 @@ function readConfig(file: string): Config | undefined {
 
 function summary(config: Config): string {
   const records = config.zones.reduce((n, z) => n + z.records.length, 0);
-  return `${config.zones.length} zone(s), ${records} record(s), upstream ${config.upstream.servers.map((s) => `${s.host}:${s.port}`).join(', ')}`;
+  return `${config.zones.length} zone(s), ${records} record(s), upstream ${config.upstream.servers.map(showHostPort).join(', ')}`;
 }
 
 async function serve(initial: Config): Promise<number> {
@@ -131,17 +132,24 @@ async function serve(initial: Config): Promise<number> {
 
   // Reloads run one after another: two quick SIGHUPs must not interleave.
   let reloading = Promise.resolve();
+  let stopping = false;
   const reload = async (): Promise<void> => {
     try {
       const next = await running.reloadFromFile();
       logger.level = next.log.level;
       logConfig(logger, next, 'config reloaded');
     } catch (err) {
-      logger.error({ file: initial.file, err: (err as Error).message }, 'reload failed; keeping the running config');
+      if (err instanceof StoppingError) logger.warn('stopping; reload ignored');
+      else logger.error({ file: initial.file, err: (err as Error).message }, 'reload failed; keeping the running config');
     }
   };
+  // The handler stays during a stop (without one, SIGHUP's default action
+  // would kill the process and turn a clean stop into a failure); it only
+  // says the reload is ignored. The server refuses it too (a SIGHUP queued
+  // behind a running reload).
   process.on('SIGHUP', () => {
-    reloading = reloading.then(reload);
+    if (stopping) logger.warn('stopping; reload ignored');
+    else reloading = reloading.then(reload);
   });
   // For failover scripts on this host: poll EC2 now instead of at the next
   // tick. (SIGUSR1 belongs to Node's inspector.)
@@ -153,7 +161,6 @@ async function serve(initial: Config): Promise<number> {
   // as a failure: stop taking queries, answer those already taken (at most
   // 2 s), exit 0. A second signal skips the wait.
   const code = await new Promise<number>((resolve) => {
-    let stopping = false;
     const stop = (signal: string): void => {
       if (stopping) {
         logger.warn({ signal }, 'second signal: stopping now');
@@ -192,9 +199,7 @@ async function status(config: Config, json: boolean): Promise<number> {
     return 2;
   }
   const { host, port } = config.admin.listen;
-  // A wildcard listener is reached over loopback.
-  const target = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
-  const url = `http://${target.includes(':') ? `[${target}]` : target}:${port}/status`;
+  const url = `http://${showHostPort({ host: loopbackFor(host), port })}/status`;
   let res: Response;
   try {
     res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
@@ -222,7 +227,7 @@ function logConfig(logger: Logger, config: Config, msg: string): void {
       file: config.file,
       zones: config.zones.map((z) => z.name),
       records: config.zones.reduce((n, z) => n + z.records.length, 0),
-      upstream: config.upstream.servers.map((s) => `${s.host}:${s.port}`),
+      upstream: config.upstream.servers.map(showHostPort),
       source: config.ec2.inventory ?? `ec2 api${config.ec2.endpoint ? ` at ${config.ec2.endpoint}` : ''}`,
     },
     msg,

@@ -13,15 +13,14 @@
 import { randomInt } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
-import { parseHostPort } from './config/net.js';
+import { loopbackFor, parseHostPort, showHostPort } from './config/net.js';
 import type { Config, HostPort } from './config/types.js';
-import { CLASS, TYPE } from './wire/codes.js';
+import { CLASS, rcodeName, TYPE } from './wire/codes.js';
 import { HEADER_SIZE, QR, headerRcode, opcodeOf, readId } from './wire/header.js';
 import { sameQuestion } from './wire/name.js';
 
 export const DEFAULT_PROBE_TIMEOUT_MS = 2_000;
 
-const RCODE_NAMES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
 
 export type ProbeResult =
   | { readonly ok: true; readonly rcode: number; readonly ms: number }
@@ -45,9 +44,7 @@ export function probeTarget(config: Config, server?: string): HostPort {
   }
   const first = config.listen[0];
   if (first === undefined) throw new Error(`${config.file} has no listen address; give --server HOST:PORT`);
-  if (first.host === '0.0.0.0') return { host: '127.0.0.1', port: first.port };
-  if (first.host === '::') return { host: '::1', port: first.port };
-  return first;
+  return { host: loopbackFor(first.host), port: first.port };
 }
 
 /** The name probed: the first zone's apex (eipdns answers its SOA itself). */
@@ -127,13 +124,13 @@ export async function runProbe(
     return 2;
   }
   const name = probeName(config);
-  const where = `${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
+  const where = showHostPort(target);
   const asked = `${name === '' ? '.' : name} SOA`;
   const result = await probe(target, name, options.timeoutMs);
   if (!result.ok) {
     io.err.write(`eipdns probe: ${where}: ${asked}: ${result.reason}\n`);
     return 1;
   }
-  io.out.write(`${where}: ${asked}: ${RCODE_NAMES[result.rcode] ?? `rcode ${result.rcode}`} in ${result.ms.toFixed(1)} ms\n`);
+  io.out.write(`${where}: ${asked}: ${rcodeName(result.rcode)} in ${result.ms.toFixed(1)} ms\n`);
   return 0;
 }

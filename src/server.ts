@@ -11,6 +11,7 @@ import { Readiness } from './admin/readiness.js';
 import { buildStatus, type ReloadRecord, type StatusModel } from './admin/status.js';
 import { CacheStore } from './cache/store.js';
 import { DEFAULT_TTL, loadConfig } from './config/load.js';
+import { showHostPort } from './config/net.js';
 import type { Config } from './config/types.js';
 import { createAdmit, type Admit } from './dns/admit.js';
 import { Pipeline, type PipelineState } from './dns/pipeline.js';
@@ -22,7 +23,7 @@ import { buildForwardChain, type ChainState, type ForwardChain } from './chain.j
 import type { Logger } from './log.js';
 import { rewriteViewOf, type RewriteView } from './forward/rewrite.js';
 import { TransferRoom, type TransferRoomOptions } from './transfer/room.js';
-import { STALE_TTL, ZoneAnswers } from './zone/answers.js';
+import { STALE_TTL, ZoneAnswers, type ZoneView } from './zone/answers.js';
 import type { Snapshot } from './zone/snapshot.js';
 
 export interface ServerOptions {
@@ -57,6 +58,14 @@ export const SHUTDOWN_GRACE_MS = 2_000;
 /** After the grace period, queries still owed are answered SERVFAIL; this bounds the wait for those sends. */
 const FLUSH_MS = 250;
 
+/** reload() after shutdown() or close() began: nothing was changed. */
+export class StoppingError extends Error {
+  constructor() {
+    super('stopping; reload ignored');
+    this.name = 'StoppingError';
+  }
+}
+
 export interface EipdnsServer {
   /** Where it actually listens (ports resolved when the config said 0). */
   readonly addresses: readonly BoundAddress[];
@@ -70,7 +79,11 @@ export interface EipdnsServer {
   /** The current forward chain (replaced when a reload changes upstream settings). */
   chain(): ForwardChain;
   config(): Config;
-  /** Applies a validated config; on any failure the running config stays. Counted as a reload. */
+  /**
+   * Applies a validated config; on any failure the running config stays.
+   * Counted as a reload. Rejects with StoppingError (not counted) once a
+   * stop has begun.
+   */
   reload(next: Config): Promise<void>;
   /** SIGHUP: reads config().file again and applies it; a file that does not load counts as a failed reload. */
   reloadFromFile(): Promise<Config>;
@@ -157,11 +170,12 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
   const retired = new Set<ForwardChain>();
   const room = new TransferRoom(config, { logger, ...(options.now ? { now: options.now } : {}), ...options.transfer });
 
-  const zonesFor = (cfg: Config, snapshot: Snapshot): ZoneAnswers => {
-    const zones = new ZoneAnswers(room.update(snapshot), cfg.upstream.servers.length > 0);
+  const zonesOf = (cfg: Config, views: readonly ZoneView[]): ZoneAnswers => {
+    const zones = new ZoneAnswers(views, cfg.upstream.servers.length > 0);
     zones.warm();
     return zones;
   };
+  const zonesFor = (cfg: Config, snapshot: Snapshot): ZoneAnswers => zonesOf(cfg, room.update(snapshot));
   const pipeline = new Pipeline({
     zones: zonesFor(config, discovery.current()),
     admit: createAdmit(config.acl.allow),
@@ -284,6 +298,8 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
     config: () => config,
     status,
     async reload(next) {
+      // A stop has begun: a new chain or discovery built now would outlive it.
+      if (stopping !== undefined) throw new StoppingError();
       try {
         await apply(next);
       } catch (err) {
@@ -295,6 +311,7 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
       loadedAt = now();
     },
     async reloadFromFile() {
+      if (stopping !== undefined) throw new StoppingError();
       let next: Config;
       try {
         next = loadConfig(config.file);
@@ -343,31 +360,36 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
     }
     const upstreamChanged = !isDeepStrictEqual(next.upstream, config.upstream) || !isDeepStrictEqual(next.cache, config.cache);
     const discoveryChanged = !isDeepStrictEqual(next.ec2, config.ec2) || !isDeepStrictEqual(next.zones, config.zones);
-    // Build everything new before touching the running state, so a failure
-    // part way leaves the old config serving.
+    // Build everything new before touching the running state (the transfer
+    // room's part too: prepare() here, commit() after the swap), so a
+    // failure part way leaves the old config serving.
     const nextChain = upstreamChanged ? chainFor(next) : chain;
     let nextDiscovery = discovery;
     try {
       if (discoveryChanged) {
         nextDiscovery = discoveryFor(next, discovery.current());
       }
-      room.configure(next);
+      // The transfer room's part is built here and made current only after
+      // the pipeline swap below: a failure before that leaves it untouched.
+      const plan = room.prepare(next);
       const state: PipelineState = {
-        zones: zonesFor(next, nextDiscovery.current()),
+        zones: zonesOf(next, plan.views(nextDiscovery.current())),
         admit: createAdmit(next.acl.allow),
         forwarder: nextChain.forwarder,
         transfer: room,
       };
+      const nextAdminAdmit = next.admin && createAdmit(next.admin.allow);
       const previous = { chain, discovery };
       config = next;
       chain = nextChain;
-      adminAdmit = next.admin && createAdmit(next.admin.allow);
+      adminAdmit = nextAdminAdmit;
       chainState.budget.resize(next.upstream.maxQps);
       if (next.cache.enabled) chainState.cache.resize(next.cache);
       else chainState.cache.clear();
       // Swap before the new discovery starts, so its first snapshot lands
       // on top of this state rather than under it.
       pipeline.state = state;
+      room.commit(plan);
       if (discoveryChanged) {
         unsubscribe();
         discovery = nextDiscovery;
@@ -396,7 +418,7 @@ async function loadAdmin(): Promise<{ Metrics: typeof Metrics; listenAdmin: type
 }
 
 function showAddress(host: string, port: number): string {
-  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  return showHostPort({ host, port });
 }
 
 /** /ready's EC2 condition: a zone with discovered names waits until each has data (the first successful poll). */

@@ -104,6 +104,28 @@ log: { level: info }
     expect(r.logged('stopped')).toMatchObject([{ drained: true }]);
   });
 
+  it('ignores SIGHUP once stopping: no reload, still exits 0', async () => {
+    upstream = await startUpstreamStub({ records: { 'slow.example': ['192.0.2.7'] } });
+    upstream.setBehaviour('slow.example', { hold: true });
+    const r = await serve(tempDir(), yaml(upstream.port));
+    running = r;
+    const viaUdp = sendUdp(r.port, buildQuery('slow.example', 'A', { id: 31 }), { timeoutMs: 20_000 });
+    await waitFor('the upstream to get the query', () => (upstream!.queries.length === 1 ? true : undefined));
+
+    r.child.kill('SIGTERM');
+    await waitFor('"shutting down" in the log', () => (r.logged('shutting down').length === 1 ? true : undefined));
+    // A config that would load (and build a new upstream chain) if applied.
+    writeFileSync(r.config, yaml(upstream.port)(r.adminPort).replace('timeout_ms: 20000', 'timeout_ms: 19000'));
+    r.child.kill('SIGHUP');
+    await waitFor('the reload to be ignored', () => (r.logged('stopping; reload ignored').length === 1 ? true : undefined));
+
+    expect(upstream.release('slow.example')).toBe(1);
+    expect(decode((await viaUdp)!).addresses).toEqual(['192.0.2.7']);
+    expect(await r.exited).toBe(0);
+    expect(r.logged('config reloaded')).toEqual([]);
+    expect(r.logged('reload failed')).toEqual([]);
+  });
+
   it('exits 0 when an upstream never answers, once the grace period is over, answering SERVFAIL', async () => {
     upstream = await startUpstreamStub();
     upstream.setBehaviour('silent.example', { drop: true });

@@ -19,7 +19,7 @@ import { REPLY_SOURCES, type PipelineStats, type ReplySource } from '../dns/stat
 import { CALL_OUTCOMES, DISCOVERED_KINDS, DISCOVERY_STATES, type DiscoveryView } from '../ec2/discovery.js';
 import type { ForwardChain } from '../chain.js';
 import type { TransferStats } from '../transfer/stats.js';
-import { RCODE } from '../wire/codes.js';
+import { rcodeName } from '../wire/codes.js';
 
 export interface ReloadCounts {
   readonly ok: number;
@@ -55,8 +55,6 @@ const DURATION_BUCKETS = exponentialBuckets(0.00025, 2, 16);
 /** EC2 calls take tens of milliseconds to seconds; request_timeout_ms caps them. */
 const POLL_BUCKETS = [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-const RCODE_NAMES = new Map<number, string>(Object.entries(RCODE).map(([name, code]) => [code, name]));
-const rcodeName = (code: number): string => RCODE_NAMES.get(code) ?? String(code);
 
 type Put = (labels: Record<string, string>, value: number) => void;
 

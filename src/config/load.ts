@@ -8,7 +8,7 @@ import { isIPv4 } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { isScalar, LineCounter, parseDocument } from 'yaml';
 import { isAtOrBelow, parseKeyName, parseRecordLabel, parseZoneName } from './dns-name.js';
-import { bindsOverlap, parseCidr, parseHostPort, reachesListener, type HostPortRules } from './net.js';
+import { bindsOverlap, parseCidr, parseHostPort, reachesListener, showHost, showHostPort, type HostPortRules } from './net.js';
 import { checkSecret, parseTsigFile } from './tsig-file.js';
 import type {
   CacheConfig,
@@ -570,6 +570,7 @@ interface ZoneDraft {
   readonly primaries?: Endpoint[];
   readonly transfer?: { allow: string[]; notify: Endpoint[] };
   readonly tsig?: TsigKeyConfig;
+  readonly tsigAt?: Value;
   readonly soa: SoaTimers;
 }
 
@@ -586,6 +587,7 @@ function readZones(r: Reader, v: Value | undefined, configFile: string): { zones
   if (items === undefined) return undefined;
   const drafts = items.map((item) => readZone(r, item, configFile));
   checkNames(r, drafts);
+  checkTsigKeys(r, drafts);
   const zones = drafts.map((z) => ({
     name: z.name ?? '',
     ttl: z.ttl,
@@ -673,7 +675,7 @@ function readZone(r: Reader, v: Value, configFile: string): ZoneDraft {
     records,
     ...(primaries && { primaries }),
     ...(transfer && { transfer }),
-    ...(tsig && { tsig }),
+    ...(tsig && tsigAt && { tsig, tsigAt }),
     soa,
   };
 }
@@ -799,6 +801,31 @@ function readTsig(r: Reader, v: Value, configFile: string): TsigKeyConfig | unde
   if (problem !== undefined) return fail(problem);
   if (name === undefined || algorithm === undefined) return undefined;
   return { name, algorithm, secretFile: file.path, secret: key.secret };
+}
+
+/**
+ * A TSIG key is known by its name: a request signed "xfr" is checked with
+ * the one "xfr" secret, whichever zone it asks for. Two zones naming the
+ * same key with different secrets or algorithms would leave one of them
+ * unable to verify anything, so the same name must mean the same key.
+ */
+function checkTsigKeys(r: Reader, zones: readonly ZoneDraft[]): void {
+  const byName = new Map<string, { tsig: TsigKeyConfig; at: Value }>();
+  for (const z of zones) {
+    if (z.tsig === undefined || z.tsigAt === undefined) continue;
+    const first = byName.get(z.tsig.name);
+    if (first === undefined) {
+      byName.set(z.tsig.name, { tsig: z.tsig, at: z.tsigAt });
+      continue;
+    }
+    const differs = [first.tsig.secret !== z.tsig.secret && 'secret', first.tsig.algorithm !== z.tsig.algorithm && 'algorithm'].filter(Boolean).join(' and ');
+    if (differs !== '') {
+      r.report(
+        z.tsigAt,
+        `key "${z.tsig.name}" is defined twice with different ${differs} (${first.at.path}, line ${r.lineOf(first.at.offset)}); one key name must mean one key`,
+      );
+    }
+  }
 }
 
 /**
@@ -1006,7 +1033,7 @@ function readAdminListen(r: Reader, v: Value): Endpoint | undefined {
     return undefined;
   }
   if (parsed.value.port === NO_PORT) {
-    const host = parsed.value.host.includes(':') ? `[${parsed.value.host}]` : parsed.value.host;
+    const host = showHost(parsed.value.host);
     r.report(v, `"${text}" has no port: write "${host}:PORT" (the admin listener has no default port)`);
     return undefined;
   }
@@ -1015,7 +1042,7 @@ function readAdminListen(r: Reader, v: Value): Endpoint | undefined {
 
 /** Each DNS listener also holds a TCP socket; the admin HTTP server cannot bind over it. */
 function checkAdminListen(r: Reader, listen: readonly Endpoint[], admin: Endpoint): void {
-  const show = (a: HostPort): string => (a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`);
+  const show = showHostPort;
   for (const l of listen) {
     if (bindsOverlap(admin.address, l.address)) {
       r.report(admin.at, `${show(admin.address)} collides with ${l.at.path} (${show(l.address)}): that DNS listener's TCP socket holds the port`);

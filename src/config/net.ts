@@ -5,6 +5,21 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import type { HostPort } from './types.js';
 
+/** "10.0.0.2:53", "[fd00::2]:53": an address as logs, messages and URLs write it. */
+export function showHostPort(a: { readonly host: string; readonly port: number }): string {
+  return `${showHost(a.host)}:${a.port}`;
+}
+
+/** An IPv6 address in brackets (ready for ":port"), anything else as is. */
+export function showHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** Where this host reaches a listener bound to `host`: a wildcard is reached over loopback. */
+export function loopbackFor(host: string): string {
+  return host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+}
+
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 
 const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });

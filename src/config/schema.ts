@@ -37,7 +37,7 @@ import {
   REQUEST_TIMEOUT_CAP_MS,
   TSIG_ALGORITHMS,
 } from './load.js';
-import type { HostPort } from './types.js';
+import { showHostPort } from './net.js';
 
 export type JsonSchema = { readonly [key: string]: unknown };
 
@@ -86,7 +86,7 @@ export const PATTERNS = {
 
 // ---- building blocks -------------------------------------------------------
 
-const show = (a: HostPort): string => (a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`);
+const show = showHostPort;
 
 /** A map of settings whose keys are exactly the loader's list for it. */
 function fields(

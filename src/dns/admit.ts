@@ -12,6 +12,17 @@ export type Admit = (address: string) => boolean;
  */
 const MAX_REMEMBERED = 16_384;
 
+/** A dual-stack socket reports IPv4 clients as ::ffff:a.b.c.d: the plain address. */
+export function plainAddress(address: string): string {
+  return address.startsWith('::ffff:') && isIPv4(address.slice(7)) ? address.slice(7) : address;
+}
+
+/** The CIDR that admits exactly this IP address (/32 or /128). */
+export function hostCidr(address: string): string {
+  const plain = plainAddress(address);
+  return `${plain}/${isIPv4(plain) ? 32 : 128}`;
+}
+
 /** `cidrs` are normalised "addr/len" strings (the config loader guarantees it). */
 export function createAdmit(cidrs: readonly string[]): Admit {
   const list = new BlockList();
@@ -23,8 +34,7 @@ export function createAdmit(cidrs: readonly string[]): Admit {
   return (address) => {
     let allowed = verdicts.get(address);
     if (allowed === undefined) {
-      // A dual-stack socket reports IPv4 clients as ::ffff:a.b.c.d.
-      const plain = address.startsWith('::ffff:') && isIPv4(address.slice(7)) ? address.slice(7) : address;
+      const plain = plainAddress(address);
       allowed = list.check(plain, isIPv4(plain) ? 'ipv4' : 'ipv6');
       if (verdicts.size >= MAX_REMEMBERED) verdicts.clear();
       verdicts.set(address, allowed);

@@ -6,7 +6,9 @@
 
 import { createSocket } from 'node:dgram';
 import { connect, isIPv6 } from 'node:net';
+import { showHostPort } from '../config/net.js';
 import type { HostPort } from '../config/types.js';
+import { createAdmit, hostCidr } from '../dns/admit.js';
 import { TransferError } from './incoming.js';
 import { Deframer, frame } from '../wire/framing.js';
 
@@ -20,9 +22,7 @@ export interface StreamTimeouts {
 
 export const DEFAULT_STREAM_TIMEOUTS: StreamTimeouts = { connectMs: 5_000, idleMs: 10_000, totalMs: 300_000 };
 
-export function hostPort(p: HostPort): string {
-  return isIPv6(p.host) ? `[${p.host}]:${p.port}` : `${p.host}:${p.port}`;
-}
+const hostPort = showHostPort;
 
 /**
  * Sends `request` over a new TCP connection and hands every framed reply to
@@ -110,17 +110,14 @@ export function udpExchange(target: HostPort, request: Buffer, accept: (msg: Buf
     const timer = setTimeout(() => finish(undefined), timeoutMs);
     signal?.addEventListener('abort', onAbort, { once: true });
     socket.on('error', () => finish(undefined));
+    const fromTarget = createAdmit([hostCidr(target.host)]);
     socket.on('message', (msg, rinfo) => {
       // Only the target may answer (a spoofed ack would silence the retries).
-      if (rinfo.port !== target.port || normal(rinfo.address) !== normal(target.host)) return;
+      if (rinfo.port !== target.port || !fromTarget(rinfo.address)) return;
       if (accept(msg)) finish(Buffer.from(msg));
     });
     socket.send(request, target.port, target.host, (err) => {
       if (err) finish(undefined);
     });
   });
-}
-
-function normal(address: string): string {
-  return address.startsWith('::ffff:') ? address.slice(7) : address.toLowerCase();
 }

@@ -6,7 +6,7 @@
 // with the zone's SOA (RFC 5936 §2.2, RFC 1995 §4); IXFR deletions must match
 // what we hold. Any failure throws TransferError and the old copy stays.
 
-import { CLASS, RCODE, TYPE } from '../wire/codes.js';
+import { CLASS, RCODE, rcodeName, TYPE } from '../wire/codes.js';
 import { HEADER_SIZE, QR } from '../wire/header.js';
 import { Malformed } from '../wire/malformed.js';
 import { lowerWire, readName, skipName, textToWire, wireToText } from '../wire/name.js';
@@ -257,9 +257,4 @@ function inZone(owner: Buffer, apex: Buffer): boolean {
   let at = 0;
   while (at < boundary) at += 1 + owner[at]!;
   return at === boundary;
-}
-
-export function rcodeName(rcode: number): string {
-  const names: Record<number, string> = { 0: 'NOERROR', 1: 'FORMERR', 2: 'SERVFAIL', 3: 'NXDOMAIN', 4: 'NOTIMP', 5: 'REFUSED', 9: 'NOTAUTH', 10: 'NOTZONE' };
-  return names[rcode] ?? `RCODE ${rcode}`;
 }

@@ -11,15 +11,15 @@
 import { randomInt } from 'node:crypto';
 import type { HostPort } from '../config/types.js';
 import type { Logger } from '../log.js';
-import { CLASS, OPCODE, RCODE, TYPE } from '../wire/codes.js';
+import { CLASS, OPCODE, RCODE, rcodeName, TYPE, tsigErrorName } from '../wire/codes.js';
 import { HEADER_SIZE, QR } from '../wire/header.js';
 import { MessageWriter } from '../wire/writer.js';
 import { textToWire } from '../wire/name.js';
 import type { ZoneData } from '../zone/data.js';
-import { hostPort, udpExchange } from './client.js';
-import { rcodeName } from './incoming.js';
+import { showHostPort } from '../config/net.js';
+import { udpExchange } from './client.js';
 import type { TransferStats } from './stats.js';
-import { findTsigStart, readTsig, seconds, sign, verify, errorName, type TsigKey } from './tsig.js';
+import { findTsigStart, readTsig, seconds, sign, verify, type TsigKey } from './tsig.js';
 
 /** Waits per attempt: 5 tries over ~31 s. */
 export const DEFAULT_NOTIFY_WAITS_MS: readonly number[] = [1_000, 2_000, 4_000, 8_000, 16_000];
@@ -79,7 +79,7 @@ export class Notifier {
   }
 
   private async tell(target: HostPort, data: ZoneData, signal: AbortSignal): Promise<Outcome> {
-    const name = hostPort(target);
+    const name = showHostPort(target);
     let attempts = 0;
     for (const wait of this.waits) {
       if (signal.aborted) return { target: name, acked: false, attempts, reason: 'superseded' };
@@ -122,7 +122,7 @@ export class Notifier {
       try {
         const tsig = readTsig(reply, start);
         const verdict = verify(reply, tsig, this.key, { now: seconds(this.o.now()), prior: requestMac });
-        if (!verdict.ok) return `answered ${rcodeName(rcode)}, TSIG ${errorName(verdict.error)}: ${verdict.reason}`;
+        if (!verdict.ok) return `answered ${rcodeName(rcode)}, TSIG ${tsigErrorName(verdict.error)}: ${verdict.reason}`;
       } catch (err) {
         return `unreadable TSIG: ${(err as Error).message}`;
       }

@@ -8,7 +8,9 @@
 //
 // The current version's AXFR stream is built once and kept (one per zone,
 // replaced with the version): N secondaries fetching after a change cost one
-// encoding, and versions kept for IXFR history keep no streams.
+// encoding, and versions kept for IXFR history keep no streams. Kept weakly,
+// by the version itself: a zone removed by a reload (or a room closed) takes
+// its stream with it.
 
 import { TYPE } from '../wire/codes.js';
 import { HEADER_SIZE } from '../wire/header.js';
@@ -23,7 +25,18 @@ export const MESSAGE_LIMIT = 16 * 1024;
 /** QR and AA; opcode QUERY, NOERROR. */
 const FLAGS = 0x8400;
 
-const axfrCache = new Map<string, { readonly data: ZoneData; readonly stream: readonly Buffer[] }>();
+const axfrCache = new WeakMap<ZoneData, readonly Buffer[]>();
+/** The version each apex last cached, so caching a newer one drops the older stream. */
+const lastCached = new Map<string, WeakRef<ZoneData>>();
+
+function cache(data: ZoneData, stream: readonly Buffer[]): void {
+  const previous = lastCached.get(data.apex)?.deref();
+  if (previous !== undefined && previous !== data) axfrCache.delete(previous);
+  axfrCache.set(data, stream);
+  lastCached.set(data.apex, new WeakRef(data));
+  // Apexes whose versions are gone (zones removed, rooms closed): only names are left to drop.
+  for (const [apex, ref] of lastCached) if (ref.deref() === undefined) lastCached.delete(apex);
+}
 
 /** Accumulates records into messages of at most `limit` octets. */
 class Stream {
@@ -64,10 +77,10 @@ function soaRecord(data: ZoneData): Rr {
 /** RFC 5936 §2.2: SOA, every other record, SOA again. */
 export function axfrStream(data: ZoneData, limit = MESSAGE_LIMIT): readonly Buffer[] {
   if (limit !== MESSAGE_LIMIT) return full(data, TYPE.AXFR, limit);
-  const cached = axfrCache.get(data.apex);
-  if (cached?.data === data) return cached.stream;
+  const cached = axfrCache.get(data);
+  if (cached !== undefined) return cached;
   const stream = full(data, TYPE.AXFR, limit);
-  axfrCache.set(data.apex, { data, stream });
+  cache(data, stream);
   return stream;
 }
 
@@ -87,8 +100,8 @@ function full(data: ZoneData, questionType: number, limit: number): Buffer[] {
  */
 export function ixfrStream(data: ZoneData, changes: readonly Change[] | undefined, limit = MESSAGE_LIMIT): readonly Buffer[] {
   if (changes === undefined) {
-    const cached = axfrCache.get(data.apex);
-    return limit === MESSAGE_LIMIT && cached?.data === data ? cached.stream : full(data, TYPE.IXFR, limit);
+    const cached = limit === MESSAGE_LIMIT ? axfrCache.get(data) : undefined;
+    return cached ?? full(data, TYPE.IXFR, limit);
   }
   const s = new Stream(data, TYPE.IXFR, limit);
   s.add(soaRecord(data));

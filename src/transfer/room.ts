@@ -15,14 +15,15 @@
 // rather than handed out.
 
 import type { Config, ZoneConfig } from '../config/types.js';
-import { createAdmit, type Admit } from '../dns/admit.js';
+import { createAdmit, hostCidr, type Admit } from '../dns/admit.js';
 import type { Client, Reply } from '../dns/pipeline.js';
 import type { Logger } from '../log.js';
-import { CLASS, OPCODE, RCODE, TSIG_ERROR, TYPE } from '../wire/codes.js';
+import { CLASS, OPCODE, RCODE, TSIG_ERROR, TYPE, tsigErrorName } from '../wire/codes.js';
 import { isInZone } from '../wire/name.js';
 import type { Query } from '../wire/query.js';
 import { readRecords, SECTION } from '../wire/records.js';
-import { headerOnlyReply } from '../wire/reply.js';
+import { AA, RA } from '../wire/header.js';
+import { headerOnlyReply, udpLimit } from '../wire/reply.js';
 import { STALE_TTL, type ZoneView } from '../zone/answers.js';
 import { decodeSoa, type ZoneData } from '../zone/data.js';
 import { primaryData } from '../zone/from-snapshot.js';
@@ -31,12 +32,12 @@ import type { Snapshot } from '../zone/snapshot.js';
 import { ZoneVersions, type Offered } from '../zone/versions.js';
 import { readRdata } from '../wire/rdata.js';
 import { readName, wireToText } from '../wire/name.js';
-import { hostPort } from './client.js';
+import { showHostPort } from '../config/net.js';
 import { Notifier } from './notify.js';
 import { axfrStream, forRequest, ixfrStream } from './outgoing.js';
 import { SecondaryZone, type SecondaryOptions } from './secondary.js';
 import { TransferStats } from './stats.js';
-import { errorName, readTsig, seconds, sign, StreamSigner, tsigKey, unsignedError, verify, type TsigKey, type TsigRecord, type Verdict } from './tsig.js';
+import { readTsig, seconds, sign, StreamSigner, tsigKey, unsignedError, verify, type TsigKey, type TsigRecord, type Verdict } from './tsig.js';
 
 export interface TransferRoomOptions {
   readonly logger: Logger;
@@ -69,6 +70,29 @@ interface SecondaryState {
 
 type ZoneState = PrimaryState | SecondaryState;
 
+/** A reloaded config's transfer side, built by TransferRoom.prepare() and not running until commit(). */
+export interface TransferPlan {
+  /** The answer path's view of the plan's zones for `snapshot`; NOTIFY for new versions waits for commit(). */
+  views(snapshot: Snapshot): ZoneView[];
+}
+
+class Plan implements TransferPlan {
+  /** Primary zones whose views() made a new version: told at commit. */
+  readonly announce = new Map<PrimaryState, ZoneData>();
+
+  constructor(
+    readonly room: TransferRoom,
+    readonly zones: ReadonlyMap<string, ZoneState>,
+    readonly access: ReadonlyMap<string, Access>,
+    readonly peers: Admit,
+    private readonly render: (zones: ReadonlyMap<string, ZoneState>, snapshot: Snapshot, announce: (z: PrimaryState, data: ZoneData) => void) => ZoneView[],
+  ) {}
+
+  views(snapshot: Snapshot): ZoneView[] {
+    return this.render(this.zones, snapshot, (z, data) => this.announce.set(z, data));
+  }
+}
+
 interface Access {
   readonly allow: Admit | undefined;
   readonly key: TsigKey | undefined;
@@ -79,8 +103,10 @@ const MAX_LOG_KEYS = 1024;
 
 export class TransferRoom {
   readonly stats = new TransferStats();
-  private zones = new Map<string, ZoneState>();
-  private access = new Map<string, Access>();
+  private zones: ReadonlyMap<string, ZoneState> = new Map();
+  private access: ReadonlyMap<string, Access> = new Map();
+  /** Who may have a signature checked at all (see peersOf). */
+  private peers: Admit = () => false;
   private readonly listeners = new Set<() => void>();
   private readonly log: Logger;
   private readonly now: () => number;
@@ -93,7 +119,7 @@ export class TransferRoom {
   ) {
     this.log = o.logger.child({ component: 'transfer' });
     this.now = o.now ?? Date.now;
-    this.configure(config);
+    this.commit(this.prepare(config));
   }
 
   /** Secondary zones changed (a transfer landed, the zone expired or came back). */
@@ -109,12 +135,16 @@ export class TransferRoom {
   }
 
   /**
-   * Applies a (re)loaded config. Versions and serials survive for zones that
-   * stay primary; a secondary zone keeps its copy while its primaries and key
-   * are unchanged.
+   * Builds a (re)loaded config's transfer side without touching the running
+   * one: keys, access lists, a copy of each kept primary zone's versions, new
+   * secondary zones (not started) and notifiers. Nothing runs until commit();
+   * a plan that is never committed is simply dropped. Versions and serials
+   * survive for zones that stay primary; a secondary zone keeps its copy
+   * while its primaries and key are unchanged (and is seeded with it when
+   * they change).
    */
-  configure(config: Config): void {
-    const next = new Map<string, ZoneState>();
+  prepare(config: Config): TransferPlan {
+    const zones = new Map<string, ZoneState>();
     const access = new Map<string, Access>();
     for (const zc of config.zones) {
       const key = zc.tsig === undefined ? undefined : tsigKey(zc.tsig);
@@ -122,7 +152,7 @@ export class TransferRoom {
       const old = this.zones.get(zc.name);
       if (zc.primaries !== undefined) {
         if (old?.kind === 'secondary' && sameSecondary(old.config, zc)) {
-          next.set(zc.name, { kind: 'secondary', config: zc, zone: old.zone });
+          zones.set(zc.name, { kind: 'secondary', config: zc, zone: old.zone });
           continue;
         }
         const zone = new SecondaryZone(zc, zc.primaries, key, {
@@ -134,19 +164,29 @@ export class TransferRoom {
         });
         // New primaries or key: keep serving the copy we have until they answer.
         if (old?.kind === 'secondary') zone.seed(old.zone);
-        next.set(zc.name, { kind: 'secondary', config: zc, zone });
-        if (this.started) zone.start();
+        zones.set(zc.name, { kind: 'secondary', config: zc, zone });
       } else {
-        const versions = old?.kind === 'primary' ? old.versions : new ZoneVersions();
+        const versions = old?.kind === 'primary' ? old.versions.copy() : new ZoneVersions();
         const keepNotifier = old?.kind === 'primary' && JSON.stringify([old.config.transfer?.notify, old.config.tsig]) === JSON.stringify([zc.transfer?.notify, zc.tsig]);
         const notifier = keepNotifier
           ? old.notifier
           : zc.transfer !== undefined && zc.transfer.notify.length > 0
             ? new Notifier(zc.name, zc.transfer.notify, key, { logger: this.log, stats: this.stats, now: this.now, ...(this.o.notifyWaitsMs ? { waitsMs: this.o.notifyWaitsMs } : {}) })
             : undefined;
-        next.set(zc.name, { kind: 'primary', config: zc, versions, offered: undefined, expired: false, stale: false, notifier });
+        zones.set(zc.name, { kind: 'primary', config: zc, versions, offered: undefined, expired: false, stale: false, notifier });
       }
     }
+    return new Plan(this, zones, access, peersOf(config), (zs, snapshot, announce) => this.viewsOf(zs, snapshot, announce));
+  }
+
+  /**
+   * Makes a prepared plan the running state: starts its new secondary zones,
+   * stops the ones it replaced, closes replaced notifiers, and sends the
+   * NOTIFYs its views() held back.
+   */
+  commit(plan: TransferPlan): void {
+    if (!(plan instanceof Plan) || plan.room !== this) throw new Error('not a plan of this transfer room');
+    const next = plan.zones;
     for (const [name, old] of this.zones) {
       const kept = next.get(name);
       if (old.kind === 'secondary') {
@@ -155,8 +195,16 @@ export class TransferRoom {
         old.notifier?.close();
       }
     }
+    const previous = this.zones;
     this.zones = next;
-    this.access = access;
+    this.access = plan.access;
+    this.peers = plan.peers;
+    for (const [name, z] of next) {
+      const was = previous.get(name);
+      if (z.kind === 'secondary' && this.started && (was?.kind !== 'secondary' || was.zone !== z.zone)) z.zone.start();
+    }
+    for (const [z, data] of plan.announce) z.notifier?.notify(data);
+    plan.announce.clear();
   }
 
   /**
@@ -165,8 +213,13 @@ export class TransferRoom {
    * changed, and a NOTIFY to their secondaries.
    */
   update(snapshot: Snapshot): ZoneView[] {
+    return this.viewsOf(this.zones, snapshot, (z, data) => z.notifier?.notify(data));
+  }
+
+  /** update() for the running zones or a plan's. */
+  private viewsOf(zones: ReadonlyMap<string, ZoneState>, snapshot: Snapshot, announce: (z: PrimaryState, data: ZoneData) => void): ZoneView[] {
     const views: ZoneView[] = [];
-    for (const z of this.zones.values()) {
+    for (const z of zones.values()) {
       if (z.kind === 'secondary') {
         views.push(z.zone.view());
         continue;
@@ -177,7 +230,7 @@ export class TransferRoom {
       z.stale = snapshot.stale === true;
       if (offered.changed) {
         this.log.info({ zone: z.config.name, serial: offered.serving.serial, records: offered.serving.size }, 'zone version');
-        z.notifier?.notify(offered.serving);
+        announce(z, offered.serving);
       }
       views.push({
         name: z.config.name,
@@ -216,7 +269,7 @@ export class TransferRoom {
     const out: string[] = [];
     for (const z of this.zones.values()) {
       if (z.kind === 'secondary' && z.zone.versions.current === undefined) {
-        out.push(`zone ${z.config.name}: waiting for the first transfer from ${z.config.primaries!.map(hostPort).join(', ')}`);
+        out.push(`zone ${z.config.name}: waiting for the first transfer from ${z.config.primaries!.map(showHostPort).join(', ')}`);
       }
     }
     return out;
@@ -257,6 +310,14 @@ export class TransferRoom {
   handle(msg: Buffer, q: Query, client: Client, plain: PlainAnswer): Reply | Promise<Reply> {
     let signed: { key: TsigKey; tsig: TsigRecord } | undefined;
     if (q.tsig !== undefined) {
+      // A stranger gets no HMAC over up to 64 KiB and no TSIG error answer
+      // to reflect at a spoofed source: plain REFUSED, as for any query
+      // from outside acl.allow.
+      if (!this.peers(client.address)) {
+        this.stats.tsigStrangers++;
+        this.warnLimited(`stranger|${client.address}`, { client: client.address, qname: q.name }, 'signed message from outside acl.allow, every transfer.allow and every primary; refused unverified');
+        return this.bare(msg, q, RCODE.REFUSED);
+      }
       let tsig: TsigRecord;
       try {
         tsig = readTsig(msg, q.tsig);
@@ -275,8 +336,30 @@ export class TransferRoom {
     if (signed === undefined) return plain();
     if (![...this.zones.keys()].some((apex) => isInZone(q.name, apex))) return this.signedBare(msg, q, RCODE.REFUSED, signed);
     const reply = plain();
-    const seal = (r: Reply): Reply => (Buffer.isBuffer(r) ? this.sealOne(r, signed) : r);
+    const seal = (r: Reply): Reply => (Buffer.isBuffer(r) ? this.sealFitted(r, msg, q, client, signed) : r);
     return reply instanceof Promise ? reply.then(seal) : seal(reply);
+  }
+
+  /**
+   * Signs an answer that was sized for the client's UDP size without its
+   * TSIG record. When the record does not fit too, RFC 8945 §5.3: truncate,
+   * keeping the TSIG (header with TC, the question, signed), so the client
+   * asks again over TCP rather than getting a datagram it cannot take.
+   */
+  private sealFitted(reply: Buffer, msg: Buffer, q: Query, client: Client, signed: { key: TsigKey; tsig: TsigRecord }): Buffer {
+    const sealed = this.sealOne(reply, signed);
+    if (client.transport !== 'udp' || sealed.length <= udpLimit(q.edns)) return sealed;
+    const bare = headerOnlyReply(msg, {
+      id: q.id,
+      queryFlags: q.flags,
+      rcode: reply[3]! & 0x0f,
+      questionEnd: q.questionEnd,
+      edns: q.edns,
+      ra: (reply[3]! & RA) !== 0,
+      aa: (reply[2]! & AA) !== 0,
+      tc: true,
+    });
+    return this.sealOne(bare, signed);
   }
 
   private transferOut(msg: Buffer, q: Query, client: Client, signed: { key: TsigKey; tsig: TsigRecord } | undefined): Reply {
@@ -354,7 +437,7 @@ export class TransferRoom {
     const t = verdict.tsig;
     this.warnLimited(
       `tsig|${client.address}|${verdict.error}`,
-      { client: client.address, qname: q.name, key: t.keyName, error: errorName(verdict.error), reason: verdict.reason },
+      { client: client.address, qname: q.name, key: t.keyName, error: tsigErrorName(verdict.error), reason: verdict.reason },
       'TSIG verification failed; refused',
     );
     if (verdict.rcode === RCODE.FORMERR) return this.bare(msg, q, RCODE.FORMERR);
@@ -427,6 +510,20 @@ export class TransferRoom {
     this.logged.set(key, now);
     this.log.warn(fields, message);
   }
+}
+
+/**
+ * The addresses whose signed messages are verified: acl.allow (signed
+ * queries), every zone's transfer.allow (signed transfers), every secondary
+ * zone's primaries (signed NOTIFY).
+ */
+function peersOf(config: Config): Admit {
+  const cidrs = [...config.acl.allow];
+  for (const z of config.zones) {
+    if (z.transfer !== undefined) cidrs.push(...z.transfer.allow);
+    for (const p of z.primaries ?? []) cidrs.push(hostCidr(p.host));
+  }
+  return createAdmit(cidrs);
 }
 
 function sameSecondary(a: ZoneConfig, b: ZoneConfig): boolean {

@@ -14,23 +14,45 @@
 //   "Answering" means a successful transfer or an up-to-date answer.
 //
 // One refresh runs at a time; a NOTIFY during one queues exactly one more.
+//
+// The primary's SOA timers are clamped from below before they are used (see
+// SOA_FLOOR): a Knot, BIND or NSD primary sends whatever its zone file says,
+// and refresh 0 would be a new IXFR connection every event-loop turn.
 
 import { randomInt } from 'node:crypto';
-import type { HostPort, ZoneConfig } from '../config/types.js';
+import { LIMITS } from '../config/load.js';
+import type { HostPort, SoaTimers, ZoneConfig } from '../config/types.js';
+import { createAdmit, hostCidr, type Admit } from '../dns/admit.js';
 import type { Logger } from '../log.js';
-import { CLASS, TYPE } from '../wire/codes.js';
+import { CLASS, rcodeName, TYPE } from '../wire/codes.js';
 import { textToWire } from '../wire/name.js';
 import { MessageWriter } from '../wire/writer.js';
 import type { ZoneData } from '../zone/data.js';
 import type { ZoneView } from '../zone/answers.js';
 import { DEFAULT_HISTORY, ZoneVersions, type HistoryLimits } from '../zone/versions.js';
-import { DEFAULT_STREAM_TIMEOUTS, hostPort, tcpExchange, type StreamTimeouts } from './client.js';
-import { DEFAULT_TRANSFER_LIMITS, rcodeName, TransferError, TransferReader, type TransferLimits, type TransferResult } from './incoming.js';
+import { showHostPort } from '../config/net.js';
+import { DEFAULT_STREAM_TIMEOUTS, tcpExchange, type StreamTimeouts } from './client.js';
+import { DEFAULT_TRANSFER_LIMITS, TransferError, TransferReader, type TransferLimits, type TransferResult } from './incoming.js';
 import type { TransferStats } from './stats.js';
 import { peerTsigError, seconds, sign, StreamVerifier, type TsigKey } from './tsig.js';
 
 /** Node timers overflow past 2^31-1 ms (and then fire at once). */
 const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * The least SOA timers a secondary acts on: the floor eipdns accepts for its
+ * own zones (config/load.ts LIMITS), so an eipdns primary is never clamped.
+ * Knot's defaults are within a second of it (refresh-min-interval 2,
+ * retry-min-interval 1, expire-min-interval 3). BIND's min-refresh-time 300
+ * and min-retry-time 500 are made for Internet zones: here NOTIFY carries
+ * changes within seconds and refresh is the backstop for a lost NOTIFY, so
+ * five minutes would be five minutes of serving an old address.
+ */
+export const SOA_FLOOR: SoaTimers = Object.freeze({
+  refresh: LIMITS['zones[].soa.refresh'].min,
+  retry: LIMITS['zones[].soa.retry'].min,
+  expire: LIMITS['zones[].soa.expire'].min,
+});
 
 export interface SecondaryOptions {
   readonly logger: Logger;
@@ -56,7 +78,10 @@ export class SecondaryZone {
   private stopped = false;
   private readonly abort = new AbortController();
   private readonly log: Logger;
+  private readonly primaryAdmit: Admit;
   private failing = false;
+  /** The last clamped timers logged, so a clamp is one line per change, not one per refresh. */
+  private clampLogged: string | undefined;
 
   constructor(
     readonly zone: ZoneConfig,
@@ -66,6 +91,7 @@ export class SecondaryZone {
   ) {
     this.versions = new ZoneVersions(o.history ?? DEFAULT_HISTORY);
     this.log = o.logger.child({ zone: zone.name });
+    this.primaryAdmit = createAdmit(primaries.map((p) => hostCidr(p.host)));
   }
 
   /** What the answer path serves: nothing before the first copy and past expire. */
@@ -94,9 +120,29 @@ export class SecondaryZone {
     void this.refresh();
   }
 
+  /** The SOA timers in use: the copy's (or the config's before one), clamped to SOA_FLOOR. */
+  timers(): SoaTimers {
+    const soa = this.versions.current?.soa ?? this.zone.soa;
+    const timers = {
+      refresh: Math.max(soa.refresh, SOA_FLOOR.refresh),
+      retry: Math.max(soa.retry, SOA_FLOOR.retry),
+      expire: Math.max(soa.expire, SOA_FLOOR.expire),
+    };
+    const clamped = timers.refresh !== soa.refresh || timers.retry !== soa.retry || timers.expire !== soa.expire;
+    const key = clamped ? JSON.stringify([soa.refresh, soa.retry, soa.expire]) : undefined;
+    if (key !== undefined && key !== this.clampLogged) {
+      this.log.warn(
+        { serial: this.versions.current?.serial, refresh: soa.refresh, retry: soa.retry, expire: soa.expire, using: timers },
+        'the primary\'s SOA timers are below the floor; using the floor',
+      );
+    }
+    this.clampLogged = key;
+    return timers;
+  }
+
+  /** A NOTIFY's source is one of our primaries (by address, however IPv6 is spelled). */
   isPrimary(address: string): boolean {
-    const a = address.startsWith('::ffff:') ? address.slice(7) : address.toLowerCase();
-    return this.primaries.some((p) => p.host.toLowerCase() === a);
+    return this.primaryAdmit(address);
   }
 
   /** Runs one refresh now, or queues one after the refresh in flight; resolves when it is done. */
@@ -131,14 +177,14 @@ export class SecondaryZone {
       const outcome = await this.fromPrimary(primary);
       if (outcome.ok) {
         this.contact();
-        this.schedule(this.versions.current?.soa.refresh ?? this.zone.soa.refresh);
+        this.schedule(this.timers().refresh);
         return;
       }
     }
     if (this.stopped) return;
     this.o.stats.fetched.failed++;
     this.checkExpiry();
-    this.schedule(this.versions.current?.soa.retry ?? this.zone.soa.retry);
+    this.schedule(this.timers().retry);
   }
 
   /** One primary: IXFR (or AXFR without a copy); AXFR again at once when an IXFR cannot be used. */
@@ -149,7 +195,7 @@ export class SecondaryZone {
       try {
         const result = await this.transfer(primary, qtype, current);
         this.take(result, primary);
-        if (this.failing) this.log.info({ primary: hostPort(primary), serial: this.versions.current?.serial }, 'zone transfers working again');
+        if (this.failing) this.log.info({ primary: showHostPort(primary), serial: this.versions.current?.serial }, 'zone transfers working again');
         this.failing = false;
         return { ok: true, result: result.kind };
       } catch (err) {
@@ -159,7 +205,7 @@ export class SecondaryZone {
         // Logged once per failing spell (then at debug), so a dead primary is one line, not one per retry.
         const giveUp = last || !(err instanceof TransferError) || err.transport;
         this.log[giveUp && this.failing ? 'debug' : 'warn'](
-          { primary: hostPort(primary), kind: qtype === TYPE.IXFR ? 'IXFR' : 'AXFR', err: message },
+          { primary: showHostPort(primary), kind: qtype === TYPE.IXFR ? 'IXFR' : 'AXFR', err: message },
           giveUp ? 'zone transfer failed' : 'IXFR failed; trying AXFR',
         );
         if (giveUp) this.failing = true;
@@ -172,7 +218,7 @@ export class SecondaryZone {
 
   private take(result: TransferResult, primary: HostPort): void {
     const current = this.versions.current;
-    const from = hostPort(primary);
+    const from = showHostPort(primary);
     if (result.kind === 'up-to-date') {
       this.o.stats.fetched.upToDate++;
       this.log.debug({ primary: from, serial: result.serial }, 'zone up to date');
@@ -207,9 +253,10 @@ export class SecondaryZone {
     const data = this.versions.current;
     if (data === undefined || this.expired || this.lastContact === undefined) return;
     const age = this.o.now() - this.lastContact;
-    if (age <= data.soa.expire * 1000) return;
+    const expire = this.timers().expire;
+    if (age <= expire * 1000) return;
     this.expired = true;
-    this.log.error({ serial: data.serial, ageMs: age, expireS: data.soa.expire }, 'no primary answered within the SOA expire time: answering SERVFAIL for the zone');
+    this.log.error({ serial: data.serial, ageMs: age, expireS: expire }, 'no primary answered within the SOA expire time: answering SERVFAIL for the zone');
     this.emit();
   }
 
@@ -219,7 +266,7 @@ export class SecondaryZone {
     // Wake up in time to expire the zone, not a refresh interval late.
     const data = this.versions.current;
     if (data !== undefined && this.lastContact !== undefined && !this.expired) {
-      wait = Math.min(wait, Math.max(1, this.lastContact + data.soa.expire * 1000 - this.o.now() + 1));
+      wait = Math.min(wait, Math.max(1, this.lastContact + this.timers().expire * 1000 - this.o.now() + 1));
     }
     this.timer = setTimeout(() => void this.refresh(), Math.min(wait, MAX_TIMER_MS));
     this.timer.unref();
@@ -261,7 +308,7 @@ export class SecondaryZone {
       this.o.timeouts ?? DEFAULT_STREAM_TIMEOUTS,
       this.abort.signal,
     );
-    if (reader.ignored > 0) this.log.warn({ primary: hostPort(primary), ignored: reader.ignored }, 'ignored records outside the zone');
+    if (reader.ignored > 0) this.log.warn({ primary: showHostPort(primary), ignored: reader.ignored }, 'ignored records outside the zone');
     return reader.result();
   }
 }

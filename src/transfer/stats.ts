@@ -4,12 +4,14 @@
 export class TransferStats {
   /** Transfers served, by what was sent. */
   readonly served = { axfr: 0, ixfr: 0, ixfrAsFull: 0, ixfrUpToDate: 0 };
-  /** Requests refused: address not allowed, zone not transferable, key missing. */
+  /** Requests refused: class not IN, zone without transfer.allow, address not allowed, key missing or wrong (not-vouched zones count in notVouched). */
   refused = 0;
   /** Transfers refused with SERVFAIL because the zone's data is not vouched for (expired, incomplete). */
   notVouched = 0;
   /** Signed messages that failed verification (BADKEY, BADSIG, BADTIME, BADTRUNC, FORMERR). */
   tsigFailures = 0;
+  /** Signed messages from outside acl.allow, every transfer.allow and every primary: REFUSED without verifying. */
+  tsigStrangers = 0;
   readonly notify = {
     /** NOTIFYs we received and acted on. */
     received: 0,

@@ -15,7 +15,7 @@
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { TsigKeyConfig } from '../config/types.js';
-import { CLASS, RCODE, TSIG_ERROR, TYPE } from '../wire/codes.js';
+import { CLASS, RCODE, TSIG_ERROR, TYPE, tsigErrorName } from '../wire/codes.js';
 import { HEADER_SIZE } from '../wire/header.js';
 import { Malformed } from '../wire/malformed.js';
 import { lowerWire, readName, skipName, textToWire, wireToText } from '../wire/name.js';
@@ -277,6 +277,10 @@ export function verify(msg: Buffer, tsig: TsigRecord, key: TsigKey | undefined, 
   if (Math.abs(o.now - tsig.timeSigned) > tsig.fudge) {
     return fail(TSIG_ERROR.BADTIME, `signed at ${tsig.timeSigned}, now ${o.now} (fudge ${tsig.fudge} s)`);
   }
+  // Local policy: every truncated MAC gets BADTRUNC. RFC 8945 §5.2.4 lets a
+  // server accept one down to half the hash (and at least 10 octets) but
+  // does not require it; BIND and Knot send full MACs by default, so a
+  // truncated one is a misconfigured or downgrading peer.
   if (size < key.macSize) return fail(TSIG_ERROR.BADTRUNC, `MAC truncated to ${size} octets`);
   return { ok: true, tsig, mac: tsig.mac };
 }
@@ -336,7 +340,7 @@ export class StreamVerifier {
       return `unreadable TSIG: ${(err as Error).message}`;
     }
     const verdict = verify(msg, tsig, this.key, { now: this.now(), prior: this.prior, between: this.between, timersOnly: !this.first });
-    if (!verdict.ok) return `TSIG ${errorName(verdict.error)}: ${verdict.reason}`;
+    if (!verdict.ok) return `TSIG ${tsigErrorName(verdict.error)}: ${verdict.reason}`;
     this.first = false;
     this.between = [];
     this.prior = verdict.mac;
@@ -350,22 +354,6 @@ export class StreamVerifier {
   }
 }
 
-export function errorName(error: number): string {
-  switch (error) {
-    case TSIG_ERROR.BADSIG:
-      return 'BADSIG';
-    case TSIG_ERROR.BADKEY:
-      return 'BADKEY';
-    case TSIG_ERROR.BADTIME:
-      return 'BADTIME';
-    case TSIG_ERROR.BADTRUNC:
-      return 'BADTRUNC';
-    case RCODE.FORMERR:
-      return 'FORMERR';
-    default:
-      return `error ${error}`;
-  }
-}
 
 /** " (TSIG BADKEY)" when an answer carries a TSIG error, for log lines; "" otherwise. */
 export function peerTsigError(msg: Buffer): string {
@@ -373,7 +361,7 @@ export function peerTsigError(msg: Buffer): string {
     const start = findTsigStart(msg);
     if (start === undefined) return '';
     const error = readTsig(msg, start).error;
-    return error === 0 ? '' : ` (TSIG ${errorName(error)})`;
+    return error === 0 ? '' : ` (TSIG ${tsigErrorName(error)})`;
   } catch {
     return '';
   }

@@ -10,6 +10,8 @@ export const RCODE = {
   NOTIMP: 4,
   REFUSED: 5,
   NOTAUTH: 9,
+  /** RFC 2136: a name outside the zone (UPDATE, and some primaries' transfer errors). */
+  NOTZONE: 10,
   /** Extended rcode 16; needs an OPT record to carry its upper bits. */
   BADVERS: 16,
 } as const;
@@ -25,6 +27,22 @@ export const TSIG_ERROR = {
   BADTIME: 18,
   BADTRUNC: 22,
 } as const;
+
+const RCODE_NAMES = new Map<number, string>(Object.entries(RCODE).map(([name, code]) => [code, name]));
+const TSIG_ERROR_NAMES = new Map<number, string>(Object.entries(TSIG_ERROR).map(([name, code]) => [code, name]));
+
+/** "REFUSED", or "RCODE 7" for a code without a name here (logs, messages, metric labels). */
+export function rcodeName(rcode: number): string {
+  return RCODE_NAMES.get(rcode) ?? `RCODE ${rcode}`;
+}
+
+/**
+ * "BADSIG"; the Error field is an extended RCODE (RFC 8945 §4.3), so below 16
+ * the RCODE names apply (FORMERR for a malformed TSIG); "error 20" otherwise.
+ */
+export function tsigErrorName(error: number): string {
+  return TSIG_ERROR_NAMES.get(error) ?? RCODE_NAMES.get(error) ?? `error ${error}`;
+}
 
 export const TYPE = {
   A: 1,

@@ -94,6 +94,21 @@ export function decodeSoa(rdata: Buffer): Soa {
 
 // ---- building -----------------------------------------------------------------
 
+const META_TYPES: ReadonlySet<number> = new Set([TYPE.OPT, TYPE.TSIG, TYPE.AXFR, TYPE.IXFR, TYPE.ANY]);
+
+/**
+ * What any record must be to be zone data, however it arrived (the config,
+ * a full transfer, an IXFR difference).
+ * @throws ZoneDataError for a record outside the zone, a class other than
+ *   IN, an SOA anywhere but the apex, or a meta type (OPT, TSIG, AXFR, IXFR, ANY).
+ */
+export function checkRecord(owner: string, type: number, rclass: number, apex: string): void {
+  if (rclass !== CLASS.IN) throw new ZoneDataError(`record of class ${rclass} for ${owner || '.'}; only IN is served`);
+  if (!isInZone(owner, apex)) throw new ZoneDataError(`${owner || '.'} is outside the zone ${apex || '.'}`);
+  if (type === TYPE.SOA && owner !== apex) throw new ZoneDataError(`SOA at ${owner}, below the apex`);
+  if (META_TYPES.has(type)) throw new ZoneDataError(`meta type ${type} cannot be zone data`);
+}
+
 /** Collects records for one zone; build() checks it has its SOA. */
 export class ZoneBuilder {
   private readonly nodes = new Map<string, { wire: Buffer; rrsets: Map<number, { type: number; ttl: number; rdata: Buffer[]; seen: Set<string> }> }>();
@@ -108,16 +123,10 @@ export class ZoneBuilder {
   /**
    * Adds a record; `owner` is the text form (lower case) or wire bytes. A
    * duplicate is dropped; an RRset keeps the smallest TTL it was given.
-   * @throws ZoneDataError for a record outside the zone, a class other than
-   *   IN, or an SOA anywhere but the apex.
+   * @throws ZoneDataError as checkRecord() does.
    */
   add(owner: string, type: number, ttl: number, rdata: Buffer, rclass: number = CLASS.IN, ownerWire?: Buffer): void {
-    if (rclass !== CLASS.IN) throw new ZoneDataError(`record of class ${rclass} for ${owner || '.'}; only IN is served`);
-    if (!isInZone(owner, this.apex)) throw new ZoneDataError(`${owner || '.'} is outside the zone ${this.apex || '.'}`);
-    if (type === TYPE.SOA && owner !== this.apex) throw new ZoneDataError(`SOA at ${owner}, below the apex`);
-    if (type === TYPE.OPT || type === TYPE.TSIG || type === TYPE.AXFR || type === TYPE.IXFR || type === TYPE.ANY) {
-      throw new ZoneDataError(`meta type ${type} cannot be zone data`);
-    }
+    checkRecord(owner, type, rclass, this.apex);
     let node = this.nodes.get(owner);
     if (node === undefined) {
       node = { wire: ownerWire ?? textToWire(owner), rrsets: new Map() };
@@ -245,7 +254,8 @@ export function diffZones(from: ZoneData, to: ZoneData): { removed: Rr[]; added:
  * Applies one IXFR difference sequence (RFC 1995 §4): `removed` must each be
  * present (a primary that disagrees about what we hold needs a full transfer),
  * then `added`; `soa` becomes the zone's SOA.
- * @throws ZoneDataError when a removed record is absent or an added one invalid.
+ * @throws ZoneDataError when a removed record is absent or an added one is
+ *   not zone data (checkRecord()).
  */
 export function applyDiff(data: ZoneData, removed: readonly Rr[], added: readonly Rr[], soaRdata: Buffer, soaTtl: number): ZoneData {
   const nodes = new Map(data.nodes);
@@ -269,8 +279,13 @@ export function applyDiff(data: ZoneData, removed: readonly Rr[], added: readonl
     size--;
   }
   for (const rr of added) {
+    try {
+      // Rr has no class: the transfer reader refuses anything but IN.
+      checkRecord(rr.owner, rr.type, CLASS.IN, data.apex);
+    } catch (err) {
+      throw new ZoneDataError(`IXFR adds a record that cannot be zone data: ${(err as Error).message}`);
+    }
     if (rr.type === TYPE.SOA) continue;
-    if (!isInZone(rr.owner, data.apex)) throw new ZoneDataError(`IXFR adds ${rr.owner || '.'}, outside the zone`);
     const sets = editable(rr.owner);
     let set = sets.get(rr.type);
     if (set === undefined) {

@@ -93,7 +93,20 @@ export class ZoneVersions {
     return true;
   }
 
-  /** Replaces the current version without history (a full transfer whose serial did not move, after a reset). */
+  /**
+   * An independent copy (the history list copied, its entries shared: they
+   * are immutable). A reload offers the new config's data to a copy, so a
+   * reload that fails later leaves this one as it was.
+   */
+  copy(): ZoneVersions {
+    const out = new ZoneVersions(this.limits);
+    out.latest = this.latest;
+    out.history = [...this.history];
+    out.historyRecords = this.historyRecords;
+    return out;
+  }
+
+  /** Replaces the current version without history: a secondary zone rebuilt by a reload (new primaries or key) seeded with the copy it had (SecondaryZone.seed). */
   reset(next: ZoneData | undefined): void {
     this.latest = next;
     this.history = [];

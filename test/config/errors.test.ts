@@ -913,6 +913,45 @@ describe('tsig', () => {
     );
   });
 
+  it('rejects one key name with two different secrets or algorithms, naming where it was first defined', () => {
+    const dir = tempDir();
+    writeFile(dir, 'a.key', realKeyFile('tsig-keygen', 'xfr'));
+    writeFile(dir, 'b.key', realKeyFile('tsig-keygen', 'xfr'));
+    writeFile(dir, 'c.key', realKeyFile('tsig-keygen', 'xfr', 'hmac-sha512'));
+    const twoZones = (second: string, algorithm = '') =>
+      yaml(
+        'zones:',
+        '  - name: one.internal',
+        '    primaries: ["127.0.0.1:5300"]',
+        '    tsig: { name: xfr, secret_file: a.key }',
+        '  - name: two.internal',
+        '    primaries: ["127.0.0.1:5300"]',
+        `    tsig: { name: xfr, ${algorithm}secret_file: ${second} }`,
+      );
+    const issues = (text: string) => {
+      try {
+        loadConfig(writeFile(dir, 'eipdns.yaml', text));
+      } catch (err) {
+        if (err instanceof ConfigError) return err.issues;
+        throw err;
+      }
+      return [];
+    };
+    expect(issues(twoZones('b.key'))).toEqual([
+      {
+        path: 'zones[1].tsig',
+        line: 7,
+        column: 11,
+        message: 'key "xfr" is defined twice with different secret (zones[0].tsig, line 4); one key name must mean one key',
+      },
+    ]);
+    expect(issues(twoZones('c.key', 'algorithm: hmac-sha512, '))[0]!.message).toBe(
+      'key "xfr" is defined twice with different secret and algorithm (zones[0].tsig, line 4); one key name must mean one key',
+    );
+    // The same key file twice is the same key.
+    expect(issues(twoZones('a.key'))).toEqual([]);
+  });
+
   it('rejects a file that does not hold the key named in the config', () => {
     const dir = tempDir();
     writeFile(dir, 'other.conf', realKeyFile('tsig-keygen', 'other-key'));

@@ -131,6 +131,22 @@ const LOADER_ONLY: readonly LoaderOnly[] = [
     },
   },
   {
+    rule: 'one TSIG key name must have one secret and algorithm across zones',
+    reason: 'compares the contents of two files named in different zones',
+    path: /^zones\[\d+\]\.tsig$/,
+    message: /^key "[^"]*" is defined twice with different /,
+    example: (dir) => {
+      writeFile(dir, 'other.key', `${randomBytes(32).toString('base64')}\n`);
+      const tsig = (file: string): Json => ({ name: 'k', secret_file: file });
+      return {
+        zones: [
+          { ...ZONE, transfer: { allow: ['10.0.0.0/8'] }, tsig: tsig('k.key') },
+          { name: 'other', records: {}, transfer: { allow: ['10.0.0.0/8'] }, tsig: tsig('other.key') },
+        ],
+      };
+    },
+  },
+  {
     rule: 'cache.max_ttl must be at least cache.min_ttl',
     reason: 'compares two values (JSON Schema has no relations between numbers)',
     path: /^cache\.max_ttl$/,

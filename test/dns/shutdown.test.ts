@@ -111,6 +111,27 @@ describe('graceful stop', () => {
     expect(await stopped).toEqual({ drained: true });
   });
 
+  it('refuses a reload once the stop has begun, building no new chain or discovery', async () => {
+    const s = srv!;
+    const inFlight = sendUdp(s.port, buildQuery('slow.example', 'A'), { timeoutMs: 30_000 });
+    await waitFor('the upstream to get the query', () => (heldQueries() === 1 ? true : undefined));
+    const [chain, discovery, config] = [s.server.chain(), s.server.discovery(), s.server.config()];
+    const stopped = s.server.shutdown({ graceMs: 60_000 });
+    // Upstream and EC2 settings both change: applied, this would build a new
+    // chain (never closed: shutdown closed the old ones) and start a new
+    // discovery (polling EC2 after the stop).
+    const next = { ...config, upstream: { ...config.upstream, timeoutMs: config.upstream.timeoutMs + 1 }, ec2: { ...config.ec2, pollIntervalMs: 1_000 } };
+    await expect(s.server.reload(next)).rejects.toThrow('stopping; reload ignored');
+    await expect(s.server.reloadFromFile()).rejects.toThrow('stopping; reload ignored');
+    expect(s.server.chain()).toBe(chain);
+    expect(s.server.discovery()).toBe(discovery);
+    expect(s.server.config()).toBe(config);
+    expect(s.server.status().config.reloads).toEqual({ ok: 0, failed: 0 });
+    upstream.release('slow.example');
+    expect(decode((await inFlight)!).addresses).toEqual(['192.0.2.7']);
+    expect(await stopped).toEqual({ drained: true });
+  });
+
   it('answers SERVFAIL to what is still owed once the grace period is over', async () => {
     const s = srv!;
     const udp = sendUdp(s.port, buildQuery('slow.example', 'A', { id: 7 }), { timeoutMs: 30_000 });

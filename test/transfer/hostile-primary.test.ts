@@ -10,18 +10,20 @@ import { DEFAULT_SOA } from '../../src/config/load.js';
 import type { ZoneConfig } from '../../src/config/types.js';
 import { silentLogger } from '../../src/log.js';
 import { axfrStream } from '../../src/transfer/outgoing.js';
-import { SecondaryZone } from '../../src/transfer/secondary.js';
+import { SecondaryZone, SOA_FLOOR } from '../../src/transfer/secondary.js';
 import { TransferStats } from '../../src/transfer/stats.js';
 import { TYPE } from '../../src/wire/codes.js';
 import { textToWire } from '../../src/wire/name.js';
 import { MessageWriter } from '../../src/wire/writer.js';
 import { encodeSoa, ZoneBuilder, type ZoneData } from '../../src/zone/data.js';
+import { manualClock } from '../ec2/helpers.js';
+import { sleep } from '../interop/tools.js';
 
 type Answer = (request: Buffer, socket: Socket) => void;
 
-function zoneData(serial: number, names = 3): ZoneData {
+function zoneData(serial: number, names = 3, timers = { refresh: 3600, retry: 3600, expire: 7200 }): ZoneData {
   const b = new ZoneBuilder('internal');
-  b.add('internal', TYPE.SOA, 60, encodeSoa({ mname: textToWire('ns.internal'), rname: textToWire('h.internal'), serial, refresh: 3600, retry: 3600, expire: 7200, minimum: 5 }));
+  b.add('internal', TYPE.SOA, 60, encodeSoa({ mname: textToWire('ns.internal'), rname: textToWire('h.internal'), serial, ...timers, minimum: 5 }));
   for (let i = 0; i < names; i++) b.add(`n${i}.internal`, TYPE.A, 60, Buffer.from([10, 0, 0, i]));
   return b.build();
 }
@@ -69,6 +71,8 @@ function soaRecord(serial: number): Buffer {
 
 let server: Server;
 let port: number;
+/** Connections the primary accepted (each transfer attempt is one). */
+let connections = 0;
 let answer: Answer;
 let stats: TransferStats;
 let zone: SecondaryZone;
@@ -76,6 +80,7 @@ const sockets = new Set<Socket>();
 
 beforeAll(async () => {
   server = createServer((socket) => {
+    connections++;
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
@@ -161,6 +166,20 @@ describe('a misbehaving primary', () => {
       },
     ],
     [
+      'sends an IXFR adding a meta-type record (ANY)',
+      (r, s) => {
+        const w = new MessageWriter();
+        w.question(textToWire('internal'), TYPE.IXFR);
+        const soa = (n: number) => encodeSoa({ ...zoneData(n).soa });
+        w.record(1, textToWire('internal'), TYPE.SOA, 1, 60, soa(11));
+        w.record(1, textToWire('internal'), TYPE.SOA, 1, 60, soa(10));
+        w.record(1, textToWire('internal'), TYPE.SOA, 1, 60, soa(11));
+        w.record(1, textToWire('any.internal'), TYPE.ANY, 1, 60, Buffer.from([1, 2, 3, 4]));
+        w.record(1, textToWire('internal'), TYPE.SOA, 1, 60, soa(11));
+        s.write(frame(w.finish(r.readUInt16BE(0), 0x8400)));
+      },
+    ],
+    [
       'sends an IXFR deleting a record we do not have',
       (r, s) => {
         const w = new MessageWriter();
@@ -198,6 +217,32 @@ describe('a misbehaving primary', () => {
   });
 });
 
+describe('a primary whose SOA timers are zero', () => {
+  it('is retried at the floor, not in a tight loop, when it starts refusing', async () => {
+    stats = new TransferStats();
+    const config: ZoneConfig = { name: 'internal', ttl: 5, records: [], primaries: [{ host: '127.0.0.1', port }], soa: DEFAULT_SOA };
+    // A clock that stands still: expiry cannot come from a slow machine.
+    const clock = manualClock(Date.now());
+    zone = new SecondaryZone(config, config.primaries!, undefined, { logger: silentLogger, stats, now: clock.now, timeouts: { connectMs: 1_000, idleMs: 300, totalMs: 2_000 } });
+    answer = goodAnswer(zoneData(10, 3, { refresh: 0, retry: 0, expire: 0 }));
+    await zone.refresh();
+    expect(zone.versions.current?.serial).toBe(10);
+    expect(zone.timers()).toEqual(SOA_FLOOR);
+    answer = (r, s) => s.write(frame(Buffer.from([...r.subarray(0, 2), 0x84, 0x05, 0, 0, 0, 0, 0, 0, 0, 0])));
+    await zone.refresh();
+    const after = connections;
+    // The retry timer was set (at ≥ 1 s) before this one (at 1/4 of the
+    // floor): timers fire in order of expiry, so however slow the machine,
+    // a retry at the floor cannot have run yet. With retry 0 and expire 0
+    // it would have been hundreds of connections.
+    await sleep((SOA_FLOOR.retry * 1000) / 4);
+    expect(connections).toBe(after);
+    expect(stats.fetched.failed).toBe(1);
+    // Expire 0 was clamped too: the copy is still served.
+    expect(zone.view().data?.serial).toBe(10);
+  });
+});
+
 describe('several primaries', () => {
   it('tries them in order: a dead first one costs one failed connect, the next one serves', async () => {
     const dead = await (async () => {
@@ -215,5 +260,13 @@ describe('several primaries', () => {
     await zone.refresh();
     expect(zone.versions.current?.serial).toBe(20);
     expect(stats.fetched).toMatchObject({ axfr: 1, failed: 0 });
+  });
+
+  it('knows a primary by address, however it is spelled (IPv4-mapped, IPv6 in full)', () => {
+    const primaries = [{ host: '127.0.0.1', port: 53 }, { host: '2001:db8::5', port: 53 }];
+    const config: ZoneConfig = { name: 'internal', ttl: 5, records: [], primaries, soa: DEFAULT_SOA };
+    const z = new SecondaryZone(config, primaries, undefined, { logger: silentLogger, stats: new TransferStats(), now: Date.now });
+    expect(['127.0.0.1', '::ffff:127.0.0.1', '2001:db8::5', '2001:DB8:0:0:0:0:0:5'].map((a) => z.isPrimary(a))).toEqual([true, true, true, true]);
+    expect(['127.0.0.2', '2001:db8::6'].map((a) => z.isPrimary(a))).toEqual([false, false]);
   });
 });

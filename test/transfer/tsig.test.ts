@@ -8,10 +8,13 @@ import { TSIG_ERROR, TYPE } from '../../src/wire/codes.js';
 import { findTsigStart, readTsig, sign, StreamSigner, StreamVerifier, verify } from '../../src/transfer/tsig.js';
 import { inventory, startTestServer, type TestServer } from '../helpers/server.js';
 import { requireTools, run } from '../interop/tools.js';
-import { KEY_NAME, keyOf, newSecret, primaryYaml, request } from './helpers.js';
+import { sendUdp } from '../helpers/dns-client.js';
+import { KEY_NAME, keyOf, newSecret, primaryYaml, request, tcpMessages } from './helpers.js';
 
 const secret = newSecret();
 const key = keyOf(secret);
+/** Enough A records that the answer fits 512 octets, and does not with a TSIG record added. */
+const BIG = Array.from({ length: 28 }, (_, i) => `10.0.7.${i + 1}`);
 const now = Math.floor(Date.now() / 1000);
 
 /** `msg` with its TSIG MAC cut to its first `size` octets (RDLENGTH and MAC size adjusted). */
@@ -94,7 +97,7 @@ describe('with dig and kdig (-y hmac-sha256)', () => {
       'inventory.json': inventory([{ publicIp: '198.51.100.10', allocationId: 'eipalloc-0db00000000000001', privateIp: '10.0.1.10', tags: { Role: 'db' } }]),
       'transfer.key': `key "${KEY_NAME}" {\n\talgorithm hmac-sha256;\n\tsecret "${secret}";\n};\n`,
     };
-    const yaml = primaryYaml({ records: ['db: { elastic_ip: { tag: { Role: db } } }'] });
+    const yaml = primaryYaml({ records: ['db: { elastic_ip: { tag: { Role: db } } }', `big: { a: [${BIG.map((a) => `"${a}"`).join(', ')}] }`] });
     srv = await startTestServer(yaml, { files });
     // The same key, on a server whose clock is 20 minutes ahead.
     skewed = await startTestServer(yaml, { files, now: () => Date.now() + 1_200_000 });
@@ -113,6 +116,31 @@ describe('with dig and kdig (-y hmac-sha256)', () => {
     expect(r.stdout).toMatch(/status: NOERROR/);
     expect(r.stdout).toMatch(/10\.0\.1\.10/);
     expect(r.stdout).toMatch(/TSIG\s+hmac-sha256\.?\s+\d+\s+300\s+32\s/);
+    expect(`${r.stdout}${r.stderr}`).not.toMatch(/verif|BADSIG|failure|WARNING/i);
+  });
+
+  it('truncates a signed UDP answer that the TSIG record would push past the client\'s size, keeping the TSIG', async () => {
+    const q = request({ zone: 'big.internal', type: TYPE.A, key });
+    const plain = (await sendUdp(srv.port, request({ zone: 'big.internal', type: TYPE.A }).msg))!;
+    // The unsigned answer fits (no TC), so only the TSIG record could push it over.
+    expect(plain.length).toBeLessThanOrEqual(512);
+    expect(plain[2]! & 0x02).toBe(0);
+    const reply = (await sendUdp(srv.port, q.msg))!;
+    expect(reply.length).toBeLessThanOrEqual(512);
+    expect(reply[2]! & 0x02).toBe(0x02);
+    expect(reply.readUInt16BE(6)).toBe(0);
+    const t = readTsig(reply, findTsigStart(reply)!);
+    expect(verify(reply, t, key, { now: Math.floor(Date.now() / 1000), prior: q.mac! }).ok).toBe(true);
+    // Over TCP the whole answer comes, signed.
+    const [full] = await tcpMessages(srv.port, q.msg, { quietMs: 300 });
+    expect(full!.readUInt16BE(6)).toBe(BIG.length);
+    expect(full![2]! & 0x02).toBe(0);
+  });
+
+  it('dig +noedns: a signed answer truncated for UDP verifies', async () => {
+    const r = await ask('dig', srv.port, 'big.internal', 'A', '+noedns', '+ignore', '-y', y);
+    expect(r.stdout).toMatch(/flags: qr tc aa|flags: qr aa tc|;; flags:[^;]*\btc\b/);
+    expect(r.stdout).toMatch(/TSIG\s+hmac-sha256/);
     expect(`${r.stdout}${r.stderr}`).not.toMatch(/verif|BADSIG|failure|WARNING/i);
   });
 
@@ -141,5 +169,29 @@ describe('with dig and kdig (-y hmac-sha256)', () => {
     expect(`${r.stdout}${r.stderr}`).toMatch(/unsynchronized|out of time window/);
     expect(`${r.stdout}${r.stderr}`).not.toMatch(/BADSIG|bad signature|invalid/i);
     expect(skewed.server.transfer.stats.tsigFailures).toBeGreaterThan(0);
+  });
+});
+
+describe('a signed message from a stranger', () => {
+  let srv: TestServer;
+  beforeAll(async () => {
+    // Only 127.0.0.1 is a client or a transfer peer; 127.0.0.2 is neither.
+    srv = await startTestServer(primaryYaml({ records: ['db: { a: ["10.0.1.10"] }'], allow: ['127.0.0.1/32'] }), {
+      files: { 'inventory.json': inventory([]), 'transfer.key': `${secret}\n` },
+      configure: (c) => ({ ...c, acl: { allow: ['127.0.0.1/32'] } }),
+    });
+  });
+  afterAll(async () => srv?.close());
+
+  it('gets a plain REFUSED, no MAC computed and no TSIG error to reflect; a known client gets BADSIG', async () => {
+    const forged = request({ zone: 'db.internal', type: TYPE.A, key: keyOf(newSecret()) }).msg;
+    const stranger = (await sendUdp(srv.port, forged, { from: '127.0.0.2' }))!;
+    expect(stranger[3]! & 0x0f).toBe(5);
+    expect(stranger.readUInt16BE(10)).toBe(0);
+    expect(srv.server.transfer.stats).toMatchObject({ tsigStrangers: 1, tsigFailures: 0 });
+    const known = (await sendUdp(srv.port, forged, { from: '127.0.0.1' }))!;
+    expect(known[3]! & 0x0f).toBe(9); // NOTAUTH
+    expect(readTsig(known, findTsigStart(known)!).error).toBe(TSIG_ERROR.BADSIG);
+    expect(srv.server.transfer.stats).toMatchObject({ tsigStrangers: 1, tsigFailures: 1 });
   });
 });

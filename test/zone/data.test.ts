@@ -90,6 +90,23 @@ describe('ZoneData', () => {
     expect(sameContent(applied, c)).toBe(true);
     expect(() => applyDiff(c, d.removed, [], soa(3), 300)).toThrow(/does not hold/);
   });
+
+  it('refuses in an IXFR difference what it refuses in a full zone', () => {
+    const a = example(1);
+    const bad: Array<[string, number, RegExp]> = [
+      ['x.example', TYPE.ANY, /meta type/],
+      ['x.example', TYPE.OPT, /meta type/],
+      ['x.example', TYPE.TSIG, /meta type/],
+      ['x.example', TYPE.AXFR, /meta type/],
+      ['x.example', TYPE.IXFR, /meta type/],
+      ['sub.example', TYPE.SOA, /below the apex/],
+      ['example.org', TYPE.A, /outside/],
+    ];
+    for (const [owner, type, message] of bad) {
+      expect(() => new ZoneBuilder('example').add(owner, type, 60, type === TYPE.SOA ? soa(2) : ip('192.0.2.1'))).toThrow(message);
+      expect(() => applyDiff(a, [], [{ owner, type, ttl: 60, rdata: type === TYPE.SOA ? soa(2) : ip('192.0.2.1') }], soa(2), 300)).toThrow(message);
+    }
+  });
 });
 
 describe('versions', () => {
