@@ -14,9 +14,9 @@ import type { CacheConfig } from '../config/types.js';
 import { UpstreamError } from '../forward/errors.js';
 import type { AnswerSource, Forwarder, ForwardRequest } from '../forward/forwarder.js';
 import type { Logger } from '../log.js';
-import { RCODE } from '../wire/codes.js';
-import { FLAG } from '../wire/header.js';
-import { rcodeReply, restoreClient } from '../wire/reply.js';
+import { EDE, RCODE } from '../wire/codes.js';
+import { FLAG, headerRcode } from '../wire/header.js';
+import { rcodeReply, restoreClient, withEde } from '../wire/reply.js';
 import { answerFrom, classify, Entry, relayFrom, relayTemplate, type Lifetimes, type RelayTemplate } from './entry.js';
 import { Coalescer, type Flight, type Waiter } from './flight.js';
 import { cacheKey, flightKey } from './key.js';
@@ -81,7 +81,11 @@ export function createCache(next: Forwarder, opts: CacheOptions): Forwarder<Cach
   function serveStale(e: Entry, req: ForwardRequest): Buffer {
     counters.staleServed++;
     req.source = 'stale';
-    return answerFrom(e, req.msg, req.query, stale.ttl, true);
+    const out = answerFrom(e, req.msg, req.query, stale.ttl, true);
+    // RFC 8767 §6 / RFC 8914 §4.4, §4.20: an EDNS client is told the answer
+    // is stale (BIND does the same; dig prints it), so whoever debugs a
+    // failover sees why an old address came back.
+    return withEde(out, req.query, headerRcode(out) === RCODE.NXDOMAIN ? EDE.STALE_NXDOMAIN_ANSWER : EDE.STALE_ANSWER);
   }
 
   function serveFresh(e: Entry, req: ForwardRequest, t: number): Buffer {

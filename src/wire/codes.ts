@@ -70,6 +70,12 @@ export const TYPE = {
   EIPDNS_EMPTY: 65280,
 } as const;
 
+/** RFC 8914 §4 INFO-CODEs eipdns sends. */
+export const EDE = {
+  STALE_ANSWER: 3,
+  STALE_NXDOMAIN_ANSWER: 19,
+} as const;
+
 export const CLASS = {
   IN: 1,
   NONE: 254,
@@ -85,4 +91,6 @@ export const OPCODE = {
 export const EDNS_OPTION = {
   /** RFC 7871: an answer may depend on it, so such queries are never cached. */
   CLIENT_SUBNET: 8,
+  /** RFC 8914 Extended DNS Error: stale answers say so. */
+  EDE: 15,
 } as const;

@@ -4,7 +4,7 @@
 // reply) and then only copied and patched here, which is what keeps the hot
 // path near Node's ceiling.
 
-import { TYPE } from './codes.js';
+import { EDNS_OPTION, TYPE } from './codes.js';
 import { AA, HEADER_SIZE, headerRcode, OPCODE_AND_RD, QR, RA, RCODE_MASK, RD, TC, writeId } from './header.js';
 import type { Edns, Query } from './query.js';
 
@@ -115,6 +115,22 @@ function truncated(full: Buffer, query: Buffer, q: Query): Buffer {
     aa: (full[2]! & AA) !== 0,
     tc: true,
   });
+}
+
+/**
+ * `reply` with an Extended DNS Error option (RFC 8914) in its OPT. Only for a
+ * reply whose last record is the empty OPT replyFromTemplate wrote; without
+ * EDNS in the query there is nowhere to say it, and `reply` comes back as is.
+ */
+export function withEde(reply: Buffer, q: Query, infoCode: number): Buffer {
+  if (q.edns === null) return reply;
+  const out = Buffer.allocUnsafe(reply.length + 6);
+  reply.copy(out);
+  out.writeUInt16BE(6, reply.length - 2); // the OPT's RDLENGTH: one option, 2 + 2 + 2 octets
+  out.writeUInt16BE(EDNS_OPTION.EDE, reply.length);
+  out.writeUInt16BE(2, reply.length + 2);
+  out.writeUInt16BE(infoCode, reply.length + 4);
+  return out;
 }
 
 export function writeOpt(out: Buffer, at: number, extendedRcode: number, dnssecOk: boolean): void {

@@ -148,6 +148,14 @@ describe('answer cache (dnsmasq upstream)', () => {
     c.advance(101);
     expect((await query(srv.port, 'nope.neg.test')).rcode).toBe(RCODE.NXDOMAIN);
     expect(asked(auth, 'nope.neg.test')).toBe(2);
+
+    // Expired again with the authority gone: the NXDOMAIN is served stale
+    // (RFC 8767), and dig is told so (RFC 8914 §4.20: Stale NXDOMAIN Answer).
+    c.advance(601);
+    await auth.stop();
+    const stale = await dig(tools.dig, 'dig', { port: srv.port, name: 'nope.neg.test' });
+    expect(stale.status).toBe('NXDOMAIN');
+    expect(stale.text).toContain('; EDE: 19 (Stale NXDOMAIN Answer)');
   });
 
   it('answers stale (TTL 30) when the upstream has died after a name expired; a never-seen name gets SERVFAIL, and that failure is cached', async () => {
@@ -172,6 +180,12 @@ describe('answer cache (dnsmasq upstream)', () => {
     for (let i = 0; i < 10; i++) expect((await query(srv.port, 'new.cache.test')).rcode).toBe(RCODE.SERVFAIL);
     // RFC 8767 §5: after the failed refresh, stale at once, nothing asked for 30 s.
     expect(ttlsOf(await query(srv.port, 'old.cache.test'))).toEqual([30]);
+    // RFC 8914: an EDNS client is told the answer is stale, as dig shows it; no EDNS, no option.
+    const viaDig = await dig(tools.dig, 'dig', { port: srv.port, name: 'old.cache.test' });
+    expect(viaDig.answer.map((r) => [r.data, r.ttl])).toEqual([['192.0.2.1', 30]]);
+    expect(viaDig.text).toContain('; EDE: 3 (Stale Answer)');
+    expect((await dig(tools.dig, 'dig', { port: srv.port, name: 'old.cache.test', bufsize: false })).text).not.toContain('EDE');
+    expect((await dig(tools.dig, 'dig', { port: srv.port, name: 'old.cache.test', tcp: true })).text).toContain('; EDE: 3 (Stale Answer)');
     expect(srv.server.chain().upstream.stats().sent).toBe(sent);
     expect(srv.server.pipeline.stats.responses.cache[RCODE.SERVFAIL]).toBe(10);
     c.advance(30);
