@@ -199,12 +199,14 @@ log: { level: info }
 
   it('exits 2 for a config without admin.listen and 1 when nothing answers on it', async () => {
     const dir = tempDir();
-    const r2 = await eipdns('status', '--config', join(root, 'config', 'demo.yaml'));
+    const port = await freePort();
+    writeFileSync(join(dir, 'inventory.json'), db('10.0.1.10', 0));
+    const none = join(dir, 'none.yaml');
+    writeFileSync(none, yaml(port).replace(/^admin:.*$/m, ''));
+    const r2 = await eipdns('status', '--config', none);
     expect(r2.code).toBe(2);
     expect(r2.stderr).toMatch(/sets no admin\.listen/);
 
-    const port = await freePort();
-    writeFileSync(join(dir, 'inventory.json'), db('10.0.1.10', 0));
     const down = join(dir, 'down.yaml');
     writeFileSync(down, yaml(port));
     const r1 = await eipdns('status', '--config', down);

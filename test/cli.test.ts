@@ -113,6 +113,7 @@ describe('eipdns serve (demo config, inventory file)', () => {
   let inventoryFile: string;
   let demoYaml: string;
   let port: number;
+  let adminPort: number;
   let serve: ServeProcess;
 
   const a = async (name: string): Promise<string[]> => {
@@ -132,11 +133,14 @@ describe('eipdns serve (demo config, inventory file)', () => {
     // taken between the probe and the bind is retried.
     for (let attempt = 0; ; attempt++) {
       port = await freePort();
+      adminPort = await freePort();
       demoYaml = readFileSync(join(root, 'config', 'demo.yaml'), 'utf8')
         .replace('127.0.0.1:5353', `127.0.0.1:${port}`)
-        .replace('127.0.0.1:5354', `127.0.0.1:${vpcResolver.port}`);
+        .replace('127.0.0.1:5354', `127.0.0.1:${vpcResolver.port}`)
+        .replace('127.0.0.1:9153', `127.0.0.1:${adminPort}`);
       expect(demoYaml).toContain(`127.0.0.1:${port}`);
       expect(demoYaml).toContain(`127.0.0.1:${vpcResolver.port}`);
+      expect(demoYaml).toContain(`127.0.0.1:${adminPort}`);
       writeFileSync(config, demoYaml);
       serve = spawnServe(config, { cwd: dir });
       try {
@@ -188,6 +192,10 @@ describe('eipdns serve (demo config, inventory file)', () => {
     expect(await a('cache.internal')).toEqual(['10.0.1.11']);
     // A public name for db's Elastic IP follows it too (the cached answer is rewritten on the way out).
     expect(await a('api.example.test')).toEqual(['10.0.1.20']);
+    // The README's `eipdns status --config config/demo.yaml`: when db moved, from where, to where.
+    const status = await eipdns('status', '--config', config);
+    expect(status).toMatchObject({ code: 0, stderr: '' });
+    expect(status.stdout).toMatch(/^db\.internal +10\.0\.1\.20 .*: 10\.0\.1\.10 \(i-\w+\) → 10\.0\.1\.20 \(i-\w+\)$/m);
   });
 
   it('keeps serving the running config when SIGHUP finds the file broken', async () => {

@@ -31,7 +31,7 @@ describe('shipped configs', () => {
       rewriteElasticIps: true,
     });
     expect(c.cache).toEqual(DEFAULT_CACHE);
-    expect(c.admin).toBeUndefined();
+    expect(c.admin).toEqual({ listen: { host: '127.0.0.1', port: 9153 }, allow: ['127.0.0.0/8', '::1/128'], allowRefresh: false });
     expect(c.ec2).toEqual({
       region: 'us-east-1',
       pollIntervalMs: 1000,
