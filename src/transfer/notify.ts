@@ -12,7 +12,7 @@ import { randomInt } from 'node:crypto';
 import type { HostPort } from '../config/types.js';
 import type { Logger } from '../log.js';
 import { CLASS, OPCODE, RCODE, rcodeName, TYPE, tsigErrorName } from '../wire/codes.js';
-import { HEADER_SIZE, QR } from '../wire/header.js';
+import { FLAG, headerRcode, HEADER_SIZE, opcodeOf, QR } from '../wire/header.js';
 import { MessageWriter } from '../wire/writer.js';
 import { textToWire } from '../wire/name.js';
 import type { ZoneData } from '../zone/data.js';
@@ -24,7 +24,7 @@ import { findTsigStart, readTsig, seconds, sign, verify, type TsigKey } from './
 /** Waits per attempt: 5 tries over ~31 s. */
 export const DEFAULT_NOTIFY_WAITS_MS: readonly number[] = [1_000, 2_000, 4_000, 8_000, 16_000];
 
-const NOTIFY_FLAGS = (OPCODE.NOTIFY << 11) | 0x0400; // opcode NOTIFY, AA
+const NOTIFY_FLAGS = (OPCODE.NOTIFY << 11) | FLAG.AA;
 
 export interface NotifierOptions {
   readonly logger: Logger;
@@ -110,7 +110,7 @@ export class Notifier {
 
   /** undefined for a good acknowledgement, else why not. */
   private checkReply(reply: Buffer, requestMac: Buffer | undefined): string | undefined {
-    const rcode = reply[3]! & 0x0f;
+    const rcode = headerRcode(reply);
     let start: number | undefined;
     try {
       start = findTsigStart(reply);
@@ -144,7 +144,7 @@ export function notifyMessage(data: ZoneData, id: number): Buffer {
 /** The answer to `request`: same ID, QR, opcode NOTIFY, the same question. */
 function isNotifyReply(msg: Buffer, request: Buffer): boolean {
   if (msg.length < HEADER_SIZE || msg.readUInt16BE(0) !== request.readUInt16BE(0)) return false;
-  if ((msg[2]! & QR) === 0 || ((msg[2]! >> 3) & 0x0f) !== OPCODE.NOTIFY) return false;
+  if ((msg[2]! & QR) === 0 || opcodeOf(msg) !== OPCODE.NOTIFY) return false;
   // An error answer may leave the question out; one that has it must match.
   if (msg.readUInt16BE(4) === 0) return true;
   const qEnd = HEADER_SIZE + textLength(request) + 4;

@@ -13,7 +13,7 @@
 // its stream with it.
 
 import { TYPE } from '../wire/codes.js';
-import { HEADER_SIZE } from '../wire/header.js';
+import { FLAG, HEADER_SIZE } from '../wire/header.js';
 import { textToWire } from '../wire/name.js';
 import { MessageWriter } from '../wire/writer.js';
 import { allRecords, ownerWire, type Rr, type ZoneData } from '../zone/data.js';
@@ -22,8 +22,8 @@ import type { Change } from '../zone/versions.js';
 /** Room for the records of one message; a TSIG record fits in what is left of 64 KiB. */
 export const MESSAGE_LIMIT = 16 * 1024;
 
-/** QR and AA; opcode QUERY, NOERROR. */
-const FLAGS = 0x8400;
+/** Opcode QUERY, NOERROR. */
+const FLAGS = FLAG.QR | FLAG.AA;
 
 const axfrCache = new WeakMap<ZoneData, readonly Buffer[]>();
 /** The version each apex last cached, so caching a newer one drops the older stream. */

@@ -22,7 +22,7 @@ import { CLASS, OPCODE, RCODE, TSIG_ERROR, TYPE, tsigErrorName } from '../wire/c
 import { isInZone } from '../wire/name.js';
 import type { Query } from '../wire/query.js';
 import { readRecords, SECTION } from '../wire/records.js';
-import { AA, RA } from '../wire/header.js';
+import { AA, headerRcode, opcodeOfFlags, RA } from '../wire/header.js';
 import { headerOnlyReply, udpLimit } from '../wire/reply.js';
 import { STALE_TTL, type ZoneView } from '../zone/answers.js';
 import { decodeSoa, type ZoneData } from '../zone/data.js';
@@ -329,7 +329,7 @@ export class TransferRoom {
       if (!verdict.ok) return this.tsigError(msg, q, client, verdict, key);
       signed = { key: key!, tsig };
     }
-    const opcode = (q.flags >> 11) & 0x0f;
+    const opcode = opcodeOfFlags(q.flags);
     if (opcode === OPCODE.NOTIFY) return this.notifyIn(msg, q, client, signed);
     if (q.type === TYPE.AXFR || q.type === TYPE.IXFR) return this.transferOut(msg, q, client, signed);
     // An ordinary query that came signed: answer it as usual, signed.
@@ -352,7 +352,7 @@ export class TransferRoom {
     const bare = headerOnlyReply(msg, {
       id: q.id,
       queryFlags: q.flags,
-      rcode: reply[3]! & 0x0f,
+      rcode: headerRcode(reply),
       questionEnd: q.questionEnd,
       edns: q.edns,
       ra: (reply[3]! & RA) !== 0,

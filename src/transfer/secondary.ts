@@ -24,7 +24,8 @@ import { LIMITS } from '../config/load.js';
 import type { HostPort, SoaTimers, ZoneConfig } from '../config/types.js';
 import { createAdmit, hostCidr, type Admit } from '../dns/admit.js';
 import type { Logger } from '../log.js';
-import { CLASS, rcodeName, TYPE } from '../wire/codes.js';
+import { CLASS, RCODE, rcodeName, TYPE } from '../wire/codes.js';
+import { headerRcode, HEADER_SIZE } from '../wire/header.js';
 import { textToWire } from '../wire/name.js';
 import { MessageWriter } from '../wire/writer.js';
 import type { ZoneData } from '../zone/data.js';
@@ -290,9 +291,9 @@ export class SecondaryZone {
       primary,
       request,
       (msg) => {
-        if (reader.messagesRead === 0 && msg.length >= 12 && (msg[3]! & 0x0f) !== 0) {
+        if (reader.messagesRead === 0 && msg.length >= HEADER_SIZE && headerRcode(msg) !== RCODE.NOERROR) {
           // Error answers (REFUSED, NOTAUTH for a key problem) may come unsigned: say what was said.
-          const rcode = msg[3]! & 0x0f;
+          const rcode = headerRcode(msg);
           throw new TransferError(`primary answered ${rcodeName(rcode)}${peerTsigError(msg)}`, rcode);
         }
         // The signature first: unsigned or forged bytes are not even parsed as zone data.
