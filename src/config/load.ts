@@ -7,6 +7,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { isScalar, LineCounter, parseDocument } from 'yaml';
+import { TSIG_HASHES, type TsigAlgorithm } from '../wire/codes.js';
 import { isAtOrBelow, parseKeyName, parseRecordLabel, parseZoneName } from './dns-name.js';
 import { bindsOverlap, parseCidr, parseHostPort, reachesListener, showHost, showHostPort, type HostPortRules } from './net.js';
 import { checkSecret, parseTsigFile } from './tsig-file.js';
@@ -112,7 +113,7 @@ export const DEFAULT_SOA: SoaTimers = Object.freeze({ refresh: 60, retry: 10, ex
 /** The admin port tells what the server knows and can trigger a poll: this host only unless widened. */
 export const DEFAULT_ADMIN_ALLOW: readonly string[] = Object.freeze(['127.0.0.0/8', '::1/128']);
 export const DEFAULT_ADMIN_ALLOW_REFRESH = false;
-export const TSIG_ALGORITHMS = ['hmac-sha256', 'hmac-sha384', 'hmac-sha512', 'hmac-sha1'] as const;
+export const TSIG_ALGORITHMS = Object.keys(TSIG_HASHES) as readonly TsigAlgorithm[];
 /** What tsig-keygen and keymgr make when not told otherwise. */
 export const DEFAULT_TSIG_ALGORITHM: TsigKeyConfig['algorithm'] = 'hmac-sha256';
 export const DEFAULT_TRANSFER_NOTIFY: readonly HostPort[] = Object.freeze([]);

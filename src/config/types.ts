@@ -1,6 +1,8 @@
 // The validated, normalised configuration. Everything downstream reads this
 // shape only; the YAML layout and its error reporting live in ./load.ts.
 
+import type { TsigAlgorithm } from '../wire/codes.js';
+
 export interface HostPort {
   readonly host: string; // IPv4 or IPv6 literal, no brackets
   readonly port: number;
@@ -38,7 +40,7 @@ export interface RecordConfig {
 export interface TsigKeyConfig {
   /** Key name, lower case, no trailing dot ("transfer-key"). */
   readonly name: string;
-  readonly algorithm: 'hmac-sha256' | 'hmac-sha384' | 'hmac-sha512' | 'hmac-sha1';
+  readonly algorithm: TsigAlgorithm;
   /** Absolute path the secret was read from (for messages). */
   readonly secretFile: string;
   /** The secret, base64 (a string so the config can stay deep-frozen). */

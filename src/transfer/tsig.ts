@@ -15,7 +15,7 @@
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { TsigKeyConfig } from '../config/types.js';
-import { CLASS, RCODE, TSIG_ERROR, TYPE, tsigErrorName } from '../wire/codes.js';
+import { CLASS, RCODE, TSIG_ERROR, TSIG_HASHES, TYPE, tsigErrorName } from '../wire/codes.js';
 import { HEADER_SIZE } from '../wire/header.js';
 import { Malformed } from '../wire/malformed.js';
 import { lowerWire, readName, skipName, textToWire, wireToText } from '../wire/name.js';
@@ -24,14 +24,6 @@ import { lowerWire, readName, skipName, textToWire, wireToText } from '../wire/n
 export const FUDGE = 300;
 /** §5.3.1: at most this many unsigned messages between signed ones. */
 const MAX_UNSIGNED_RUN = 99;
-
-const HASHES: Readonly<Record<string, string>> = {
-  'hmac-sha1': 'sha1',
-  'hmac-sha224': 'sha224',
-  'hmac-sha256': 'sha256',
-  'hmac-sha384': 'sha384',
-  'hmac-sha512': 'sha512',
-};
 
 export interface TsigKey {
   /** Text form, lower case. */
@@ -47,9 +39,8 @@ export interface TsigKey {
 }
 
 export function tsigKey(config: Pick<TsigKeyConfig, 'name' | 'algorithm' | 'secret'>): TsigKey {
-  const algorithm = config.algorithm.toLowerCase();
-  const hash = HASHES[algorithm];
-  if (hash === undefined) throw new Error(`TSIG algorithm ${config.algorithm} is not supported`);
+  const algorithm = config.algorithm;
+  const hash = TSIG_HASHES[algorithm];
   const secret = Buffer.from(config.secret, 'base64');
   const name = config.name.toLowerCase().replace(/\.$/, '');
   return {
