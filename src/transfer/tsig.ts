@@ -186,14 +186,14 @@ function computeMac(key: TsigKey, input: MacInput, v: Vars): Buffer {
   return h.digest();
 }
 
-function tsigRecord(key: TsigKey, originalId: number, mac: Buffer, v: Vars): Buffer {
-  const rdata = Buffer.concat([key.algorithmWire, time48(v.timeSigned), u16(v.fudge), u16(mac.length), mac, u16(originalId), u16(v.error), u16(v.other.length), v.other]);
+function tsigRecord(nameWire: Buffer, algorithmWire: Buffer, originalId: number, mac: Buffer, v: Vars): Buffer {
+  const rdata = Buffer.concat([algorithmWire, time48(v.timeSigned), u16(v.fudge), u16(mac.length), mac, u16(originalId), u16(v.error), u16(v.other.length), v.other]);
   const head = Buffer.allocUnsafe(10);
   head.writeUInt16BE(TYPE.TSIG, 0);
   head.writeUInt16BE(CLASS.ANY, 2);
   head.writeUInt32BE(0, 4);
   head.writeUInt16BE(rdata.length, 8);
-  return Buffer.concat([key.nameWire, head, rdata]);
+  return Buffer.concat([nameWire, head, rdata]);
 }
 
 /** Room a TSIG record takes, for writers that must leave space for it. */
@@ -218,17 +218,31 @@ export interface SignOptions {
 export function sign(msg: Buffer, key: TsigKey, o: SignOptions): { msg: Buffer; mac: Buffer } {
   const v: Vars = { timeSigned: o.timeSigned ?? o.now, fudge: FUDGE, error: o.error ?? 0, other: o.other ?? Buffer.alloc(0) };
   const mac = computeMac(key, { prior: o.prior, between: o.between, message: msg, timersOnly: o.timersOnly === true }, v);
-  const out = Buffer.concat([msg, tsigRecord(key, msg.readUInt16BE(0), mac, v)]);
+  const out = Buffer.concat([msg, tsigRecord(key.nameWire, key.algorithmWire, msg.readUInt16BE(0), mac, v)]);
   out.writeUInt16BE(msg.readUInt16BE(10) + 1, 10);
   return { msg: out, mac };
 }
 
-/** An error answer's TSIG for BADKEY/BADSIG (§5.3.2): no MAC, unsigned. */
-export function unsignedError(msg: Buffer, request: TsigRecord, error: number, now: number): Buffer {
-  const keyLike = { nameWire: textToWire(request.keyName), algorithmWire: textToWire(request.algorithm) } as TsigKey;
+/**
+ * `reply` (a complete unsigned error answer) with the TSIG record that tells
+ * the client why its request failed verification. BADTIME and BADTRUNC are
+ * signed with the key (§5.2.3: BADTIME with the request's time, and ours in
+ * Other Data so the client can see the skew); BADKEY and BADSIG are not
+ * (§5.3.2: no MAC).
+ */
+export function errorAnswer(reply: Buffer, request: TsigRecord, error: number, key: TsigKey | undefined, now: number): Buffer {
+  if ((error === TSIG_ERROR.BADTIME || error === TSIG_ERROR.BADTRUNC) && key !== undefined) {
+    return sign(reply, key, {
+      now,
+      prior: request.mac,
+      error,
+      ...(error === TSIG_ERROR.BADTIME ? { other: time48(now), timeSigned: request.timeSigned } : {}),
+    }).msg;
+  }
   const v: Vars = { timeSigned: now, fudge: FUDGE, error, other: Buffer.alloc(0) };
-  const out = Buffer.concat([msg, tsigRecord(keyLike, msg.readUInt16BE(0), Buffer.alloc(0), v)]);
-  out.writeUInt16BE(msg.readUInt16BE(10) + 1, 10);
+  const record = tsigRecord(textToWire(request.keyName), textToWire(request.algorithm), reply.readUInt16BE(0), Buffer.alloc(0), v);
+  const out = Buffer.concat([reply, record]);
+  out.writeUInt16BE(reply.readUInt16BE(10) + 1, 10);
   return out;
 }
 
