@@ -14,7 +14,7 @@ import type { Logger } from '../log.js';
 import { CLASS, OPCODE, RCODE, rcodeName, TYPE, tsigErrorName } from '../wire/codes.js';
 import { FLAG, headerRcode, HEADER_SIZE, opcodeOf, QR } from '../wire/header.js';
 import { MessageWriter } from '../wire/writer.js';
-import { textToWire } from '../wire/name.js';
+import { questionEnd, sameQuestion, textToWire } from '../wire/name.js';
 import type { ZoneData } from '../zone/data.js';
 import { showHostPort } from '../config/net.js';
 import { udpExchange } from './client.js';
@@ -147,21 +147,5 @@ function isNotifyReply(msg: Buffer, request: Buffer): boolean {
   if ((msg[2]! & QR) === 0 || opcodeOf(msg) !== OPCODE.NOTIFY) return false;
   // An error answer may leave the question out; one that has it must match.
   if (msg.readUInt16BE(4) === 0) return true;
-  const qEnd = HEADER_SIZE + textLength(request) + 4;
-  if (msg.length < qEnd) return false;
-  for (let i = HEADER_SIZE; i < qEnd; i++) {
-    let a = msg[i]!;
-    let b = request[i]!;
-    if (a >= 0x41 && a <= 0x5a) a |= 0x20;
-    if (b >= 0x41 && b <= 0x5a) b |= 0x20;
-    if (a !== b) return false;
-  }
-  return true;
-}
-
-/** Length of the (uncompressed) question name of a message we built. */
-function textLength(msg: Buffer): number {
-  let at = HEADER_SIZE;
-  while (msg[at] !== 0) at += 1 + msg[at]!;
-  return at + 1 - HEADER_SIZE;
+  return sameQuestion(msg, request, questionEnd(request));
 }
