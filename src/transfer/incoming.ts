@@ -9,7 +9,7 @@
 import { CLASS, OPCODE, RCODE, rcodeName, TYPE } from '../wire/codes.js';
 import { headerRcode, HEADER_SIZE, opcodeOf, QR } from '../wire/header.js';
 import { Malformed } from '../wire/malformed.js';
-import { lowerWire, readName, skipName, textToWire, wireToText } from '../wire/name.js';
+import { isInZone, lowerWire, readName, skipName, textToWire, wireToText } from '../wire/name.js';
 import { readRdata } from '../wire/rdata.js';
 import { applyDiff, decodeSoa, ZoneBuilder, ZoneDataError, type Rr, type ZoneData } from '../zone/data.js';
 import { serialGe } from '../zone/serial.js';
@@ -185,7 +185,7 @@ export class TransferReader {
         return;
       }
       if (type === TYPE.SOA) throw new TransferError(`SOA at ${owner}, below the apex`);
-      if (!inZone(ownerWire, this.apexWire)) {
+      if (!isInZone(owner, this.apex)) {
         this.ignored++;
         return;
       }
@@ -213,7 +213,7 @@ export class TransferReader {
       return;
     }
     if (type === TYPE.SOA) throw new TransferError(`SOA at ${owner}, below the apex`);
-    if (!inZone(ownerWire, this.apexWire)) {
+    if (!isInZone(owner, this.apex)) {
       this.ignored++;
       return;
     }
@@ -246,15 +246,4 @@ export class TransferReader {
     }
     return { kind: 'incremental', data, removed, added, steps: this.diffs.length };
   }
-}
-
-/** Owner (lower-case wire) at or below the apex (lower-case wire): compared by labels from the end. */
-function inZone(owner: Buffer, apex: Buffer): boolean {
-  if (owner.length < apex.length) return false;
-  if (!owner.subarray(owner.length - apex.length).equals(apex)) return false;
-  // The suffix must start on a label boundary of the owner.
-  const boundary = owner.length - apex.length;
-  let at = 0;
-  while (at < boundary) at += 1 + owner[at]!;
-  return at === boundary;
 }
