@@ -15,7 +15,7 @@ import { CLASS, OPCODE, RCODE, rcodeName, TYPE, tsigErrorName } from '../wire/co
 import { FLAG, headerRcode, HEADER_SIZE, opcodeOf, QR } from '../wire/header.js';
 import { MessageWriter } from '../wire/writer.js';
 import { questionEnd, sameQuestion, textToWire } from '../wire/name.js';
-import type { ZoneData } from '../zone/data.js';
+import { soaRr, type ZoneData } from '../zone/data.js';
 import { showHostPort } from '../config/net.js';
 import { udpExchange } from './client.js';
 import type { TransferStats } from './stats.js';
@@ -136,8 +136,8 @@ export function notifyMessage(data: ZoneData, id: number): Buffer {
   const w = new MessageWriter(512);
   const apex = textToWire(data.apex);
   w.question(apex, TYPE.SOA, CLASS.IN);
-  const soa = data.nodes.get(data.apex)!.rrsets.get(TYPE.SOA)!;
-  w.record(1, apex, TYPE.SOA, CLASS.IN, soa.ttl, soa.rdata[0]!);
+  const soa = soaRr(data);
+  w.record(1, apex, TYPE.SOA, CLASS.IN, soa.ttl, soa.rdata);
   return w.finish(id, NOTIFY_FLAGS);
 }
 

@@ -28,7 +28,7 @@ import { CLASS, RCODE, rcodeName, TYPE } from '../wire/codes.js';
 import { headerRcode, HEADER_SIZE } from '../wire/header.js';
 import { textToWire } from '../wire/name.js';
 import { MessageWriter } from '../wire/writer.js';
-import type { ZoneData } from '../zone/data.js';
+import { soaRr, type ZoneData } from '../zone/data.js';
 import type { ZoneView } from '../zone/answers.js';
 import { DEFAULT_HISTORY, ZoneVersions, type HistoryLimits } from '../zone/versions.js';
 import { showHostPort } from '../config/net.js';
@@ -320,8 +320,8 @@ export function transferRequest(apex: string, id: number, qtype: number, current
   const name = textToWire(apex);
   w.question(name, qtype, CLASS.IN);
   if (qtype === TYPE.IXFR && current !== undefined) {
-    const soa = current.nodes.get(current.apex)!.rrsets.get(TYPE.SOA)!;
-    w.record(2, name, TYPE.SOA, CLASS.IN, soa.ttl, soa.rdata[0]!);
+    const soa = soaRr(current);
+    w.record(2, name, TYPE.SOA, CLASS.IN, soa.ttl, soa.rdata);
   }
   return w.finish(id, 0);
 }
