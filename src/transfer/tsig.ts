@@ -42,7 +42,8 @@ export function tsigKey(config: Pick<TsigKeyConfig, 'name' | 'algorithm' | 'secr
   const algorithm = config.algorithm;
   const hash = TSIG_HASHES[algorithm];
   const secret = Buffer.from(config.secret, 'base64');
-  const name = config.name.toLowerCase().replace(/\.$/, '');
+  // The config keeps key names canonical (parseKeyName): lower case, no trailing dot.
+  const name = config.name;
   return {
     name,
     nameWire: textToWire(name),
