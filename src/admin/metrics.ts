@@ -210,7 +210,7 @@ export class Metrics {
       ['eipdns_cache_insertions_total', 'insertions', 'Answers stored in the cache.'],
       ['eipdns_cache_failures_cached_total', 'failuresCached', 'Upstream failures remembered (RFC 9520).'],
       ['eipdns_cache_expired_total', 'expired', 'Entries dropped when found past their stale window.'],
-      ['eipdns_cache_bypassed_total', 'bypassed', 'Queries that went around the cache (EDNS Client Subnet).'],
+      ['eipdns_cache_bypassed_total', 'bypassed', 'Queries that went around the cache (EDNS Client Subnet, or RD=0).'],
     ];
     for (const [name, key, help] of cacheCounters) counter(name, help, [], (set) => set({}, cacheStats()?.[key] ?? 0));
 
