@@ -260,6 +260,7 @@ export class Metrics {
       set({ reason: 'not_vouched' }, t().notVouched);
     });
     counter('eipdns_tsig_failures_total', 'Signed messages that failed TSIG verification (BADKEY, BADSIG, BADTIME, BADTRUNC).', [], (set) => set({}, t().tsigFailures));
+    counter('eipdns_tsig_strangers_total', 'Signed messages from outside acl.allow, every transfer.allow and every primary: REFUSED without verifying.', [], (set) => set({}, t().tsigStrangers));
     counter('eipdns_notify_total', 'NOTIFY messages, by direction and result: sent (datagrams, retries included), acked, failed (given up), received, refused.', ['direction', 'result'], (set) => {
       const n = t().notify;
       set({ direction: 'out', result: 'sent' }, n.sent);
