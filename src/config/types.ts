@@ -62,6 +62,19 @@ export interface SoaTimers {
   readonly expire: number;
 }
 
+/**
+ * The least SOA timers eipdns accepts for its own zones (the loader's LIMITS
+ * minimums; expire is at least refresh + retry, checked too) and the least a
+ * secondary acts on (src/transfer/secondary.ts), so an eipdns primary is
+ * never clamped. Knot's defaults are within a second of it
+ * (refresh-min-interval 2, retry-min-interval 1, expire-min-interval 3).
+ * BIND's min-refresh-time 300 and min-retry-time 500 are made for Internet
+ * zones: here NOTIFY carries changes within seconds and refresh is the
+ * backstop for a lost NOTIFY, so five minutes would be five minutes of
+ * serving an old address.
+ */
+export const SOA_FLOOR: SoaTimers = Object.freeze({ refresh: 1, retry: 1, expire: 2 });
+
 export interface ZoneConfig {
   /** Lower case, no trailing dot: "internal". */
   readonly name: string;

@@ -20,8 +20,7 @@
 // and refresh 0 would be a new IXFR connection every event-loop turn.
 
 import { randomInt } from 'node:crypto';
-import { LIMITS } from '../config/load.js';
-import type { HostPort, SoaTimers, ZoneConfig } from '../config/types.js';
+import { SOA_FLOOR, type HostPort, type SoaTimers, type ZoneConfig } from '../config/types.js';
 import { createAdmit, hostCidr, type Admit } from '../dns/admit.js';
 import type { Logger } from '../log.js';
 import { CLASS, RCODE, rcodeName, TYPE } from '../wire/codes.js';
@@ -39,21 +38,6 @@ import { peerTsigError, seconds, sign, StreamVerifier, type TsigKey } from './ts
 
 /** Node timers overflow past 2^31-1 ms (and then fire at once). */
 const MAX_TIMER_MS = 2_147_483_647;
-
-/**
- * The least SOA timers a secondary acts on: the floor eipdns accepts for its
- * own zones (config/load.ts LIMITS), so an eipdns primary is never clamped.
- * Knot's defaults are within a second of it (refresh-min-interval 2,
- * retry-min-interval 1, expire-min-interval 3). BIND's min-refresh-time 300
- * and min-retry-time 500 are made for Internet zones: here NOTIFY carries
- * changes within seconds and refresh is the backstop for a lost NOTIFY, so
- * five minutes would be five minutes of serving an old address.
- */
-export const SOA_FLOOR: SoaTimers = Object.freeze({
-  refresh: LIMITS['zones[].soa.refresh'].min,
-  retry: LIMITS['zones[].soa.retry'].min,
-  expire: LIMITS['zones[].soa.expire'].min,
-});
 
 export interface SecondaryOptions {
   readonly logger: Logger;
