@@ -193,7 +193,7 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
   // Ready once every listener is bound, every zone with EC2 names has data
   // for all of them, and every secondary zone holds a copy.
   for (const { host, port } of config.listen) readiness.expect(`dns ${host}:${port}`, `DNS listener ${showAddress(host, port)} not bound yet`);
-  readiness.addCheck(() => zonesWaiting(config, discovery));
+  readiness.addCheck(() => discovery.waiting());
   readiness.addCheck(() => room.waiting());
   discovery.start();
 
@@ -419,22 +419,6 @@ async function loadAdmin(): Promise<{ Metrics: typeof Metrics; listenAdmin: type
 
 function showAddress(host: string, port: number): string {
   return showHostPort({ host, port });
-}
-
-/** /ready's EC2 condition: a zone with discovered names waits until each has data (the first successful poll). */
-function zonesWaiting(config: Config, discovery: Discovery): string[] {
-  const { records } = discovery.current();
-  const out: string[] = [];
-  for (const zone of config.zones) {
-    const missing = zone.records.filter((r) => r.source.kind !== 'static' && !records.has(r.fqdn)).length;
-    if (missing === 0) continue;
-    const error = discovery.view().lastError;
-    out.push(
-      `zone ${zone.name}: waiting for the first EC2 snapshot (${missing} name${missing === 1 ? '' : 's'} without data` +
-        `${error !== undefined ? `; last poll failed: ${error.code}` : ''})`,
-    );
-  }
-  return out;
 }
 
 /** POST /refresh: poll now, as SIGUSR2 does, and say how it went. */
