@@ -5,9 +5,10 @@
 
 import { isDeepStrictEqual } from 'node:util';
 import type { EC2Client } from '@aws-sdk/client-ec2';
-import type { AdminLimits, AdminListener, RefreshResult } from './admin/http.js';
+import type { AdminLimits, AdminListener } from './admin/http.js';
 import type { Metrics } from './admin/metrics.js';
 import { Readiness } from './admin/readiness.js';
+import { refresh } from './admin/refresh.js';
 import { buildStatus, type ReloadRecord, type StatusModel } from './admin/status.js';
 import { CacheStore } from './cache/store.js';
 import { DEFAULT_TTL, loadConfig } from './config/load.js';
@@ -419,20 +420,6 @@ async function loadAdmin(): Promise<{ Metrics: typeof Metrics; listenAdmin: type
 
 function showAddress(host: string, port: number): string {
   return showHostPort({ host, port });
-}
-
-/** POST /refresh: poll now, as SIGUSR2 does, and say how it went. */
-async function refresh(discovery: Discovery): Promise<RefreshResult> {
-  await discovery.pollNow();
-  const v = discovery.view();
-  const ok = v.consecutiveFailures === 0;
-  return {
-    result: ok ? 'ok' : 'error',
-    state: v.state,
-    generation: v.snapshot.generation,
-    lastSuccessAt: v.lastSuccessAt !== undefined ? new Date(v.lastSuccessAt).toISOString() : null,
-    ...(ok || v.lastError === undefined ? {} : { error: v.lastError }),
-  };
 }
 
 /**
