@@ -17,7 +17,8 @@ import { loopbackFor, parseHostPort, showHostPort } from './config/net.js';
 import type { Config, HostPort } from './config/types.js';
 import { CLASS, rcodeName, TYPE } from './wire/codes.js';
 import { HEADER_SIZE, QR, headerRcode, opcodeOf, readId } from './wire/header.js';
-import { sameQuestion } from './wire/name.js';
+import { sameQuestion, textToWire } from './wire/name.js';
+import { MessageWriter } from './wire/writer.js';
 
 export const DEFAULT_PROBE_TIMEOUT_MS = 2_000;
 
@@ -53,16 +54,9 @@ export function probeName(config: Config): string {
 }
 
 export function buildProbeQuery(id: number, name: string): Buffer {
-  const labels = name === '' ? [] : name.split('.');
-  const parts = [Buffer.alloc(HEADER_SIZE)];
-  parts[0]!.writeUInt16BE(id, 0);
-  parts[0]!.writeUInt16BE(1, 4); // QDCOUNT; flags 0: a plain query, no recursion wanted
-  for (const label of labels) parts.push(Buffer.from([label.length]), Buffer.from(label, 'ascii'));
-  const tail = Buffer.alloc(5);
-  tail.writeUInt16BE(TYPE.SOA, 1);
-  tail.writeUInt16BE(CLASS.IN, 3);
-  parts.push(tail);
-  return Buffer.concat(parts);
+  const w = new MessageWriter(512);
+  w.question(textToWire(name), TYPE.SOA, CLASS.IN);
+  return w.finish(id, 0); // flags 0: a plain query, no recursion wanted
 }
 
 /** Why `reply` is not an answer to `query`, or undefined when it is. */

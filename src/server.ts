@@ -5,15 +5,17 @@
 
 import { isDeepStrictEqual } from 'node:util';
 import type { EC2Client } from '@aws-sdk/client-ec2';
-import type { AdminLimits, AdminListener, RefreshResult } from './admin/http.js';
+import type { AdminLimits, AdminListener } from './admin/http.js';
 import type { Metrics } from './admin/metrics.js';
 import { Readiness } from './admin/readiness.js';
+import { refresh } from './admin/refresh.js';
 import { buildStatus, type ReloadRecord, type StatusModel } from './admin/status.js';
 import { CacheStore } from './cache/store.js';
 import { DEFAULT_TTL, loadConfig } from './config/load.js';
 import { showHostPort } from './config/net.js';
 import type { Config } from './config/types.js';
 import { createAdmit, type Admit } from './dns/admit.js';
+import { bindPair } from './dns/listen.js';
 import { Pipeline, type PipelineState } from './dns/pipeline.js';
 import { DEFAULT_TCP_OPTIONS, listenTcp, type TcpListener, type TcpOptions } from './dns/tcp.js';
 import { listenUdp, type UdpListener } from './dns/udp.js';
@@ -192,8 +194,8 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
 
   // Ready once every listener is bound, every zone with EC2 names has data
   // for all of them, and every secondary zone holds a copy.
-  for (const { host, port } of config.listen) readiness.expect(`dns ${host}:${port}`, `DNS listener ${showAddress(host, port)} not bound yet`);
-  readiness.addCheck(() => zonesWaiting(config, discovery));
+  for (const l of config.listen) readiness.expect(`dns ${l.host}:${l.port}`, `DNS listener ${showHostPort(l)} not bound yet`);
+  readiness.addCheck(() => discovery.waiting());
   readiness.addCheck(() => room.waiting());
   discovery.start();
 
@@ -209,7 +211,7 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
     buildStatus({
       version,
       startedAt,
-      listen: addresses.map((a) => showAddress(a.host, a.port)),
+      listen: addresses.map(showHostPort),
       config: () => config,
       loadedAt: () => loadedAt,
       reloads: (): ReloadRecord => reloads,
@@ -235,7 +237,7 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
           refresh: () => refresh(discovery),
         },
       });
-      logger.info({ listen: showAddress(adminListener.host, adminListener.port) }, 'admin listening (http)');
+      logger.info({ listen: showHostPort(adminListener) }, 'admin listening (http)');
     }
     for (const { host, port } of config.listen) {
       const [udp, tcp] = await bindPair(host, port, (p) => listenUdp(host, p, handler, logger), (p) => listenTcp(host, p, handler, logger, tcpOptions));
@@ -252,7 +254,7 @@ export async function startServer(initial: Config, options: ServerOptions): Prom
     throw err;
   }
   room.start();
-  logger.info({ listen: addresses.map((a) => showAddress(a.host, a.port)) }, 'listening (udp+tcp)');
+  logger.info({ listen: addresses.map(showHostPort) }, 'listening (udp+tcp)');
 
   let stopping: Promise<ShutdownResult> | undefined;
   /** Ends a graceful stop's wait at once (close() during shutdown: a second SIGTERM). */
@@ -417,40 +419,6 @@ async function loadAdmin(): Promise<{ Metrics: typeof Metrics; listenAdmin: type
   return { Metrics: M, listenAdmin };
 }
 
-function showAddress(host: string, port: number): string {
-  return showHostPort({ host, port });
-}
-
-/** /ready's EC2 condition: a zone with discovered names waits until each has data (the first successful poll). */
-function zonesWaiting(config: Config, discovery: Discovery): string[] {
-  const { records } = discovery.current();
-  const out: string[] = [];
-  for (const zone of config.zones) {
-    const missing = zone.records.filter((r) => r.source.kind !== 'static' && !records.has(r.fqdn)).length;
-    if (missing === 0) continue;
-    const error = discovery.view().lastError;
-    out.push(
-      `zone ${zone.name}: waiting for the first EC2 snapshot (${missing} name${missing === 1 ? '' : 's'} without data` +
-        `${error !== undefined ? `; last poll failed: ${error.code}` : ''})`,
-    );
-  }
-  return out;
-}
-
-/** POST /refresh: poll now, as SIGUSR2 does, and say how it went. */
-async function refresh(discovery: Discovery): Promise<RefreshResult> {
-  await discovery.pollNow();
-  const v = discovery.view();
-  const ok = v.consecutiveFailures === 0;
-  return {
-    result: ok ? 'ok' : 'error',
-    state: v.state,
-    generation: v.snapshot.generation,
-    lastSuccessAt: v.lastSuccessAt !== undefined ? new Date(v.lastSuccessAt).toISOString() : null,
-    ...(ok || v.lastError === undefined ? {} : { error: v.lastError }),
-  };
-}
-
 /**
  * The EIP map to rewrite with: none once the data has expired (the EIP may
  * have moved anywhere since), the shortest primary zone TTL as the cap (1 s
@@ -461,25 +429,4 @@ function rewriteView(config: Config, snapshot: Snapshot): RewriteView {
   const ttls = config.zones.filter((z) => z.primaries === undefined).map((z) => z.ttl);
   const ttl = ttls.length > 0 ? Math.min(...ttls) : DEFAULT_TTL;
   return rewriteViewOf(snapshot.elasticIps, snapshot.stale === true ? Math.min(ttl, STALE_TTL) : ttl);
-}
-
-/**
- * UDP and TCP on the same port. With port 0 the kernel picks the UDP port and
- * TCP may find it taken, so try a few times.
- */
-async function bindPair(
-  host: string,
-  port: number,
-  udp: (port: number) => Promise<UdpListener>,
-  tcp: (port: number) => Promise<TcpListener>,
-): Promise<[UdpListener, TcpListener]> {
-  for (let attempt = 0; ; attempt++) {
-    const u = await udp(port);
-    try {
-      return [u, await tcp(u.port)];
-    } catch (err) {
-      await u.close();
-      if (port !== 0 || attempt >= 5) throw err;
-    }
-  }
 }

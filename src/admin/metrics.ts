@@ -210,7 +210,7 @@ export class Metrics {
       ['eipdns_cache_insertions_total', 'insertions', 'Answers stored in the cache.'],
       ['eipdns_cache_failures_cached_total', 'failuresCached', 'Upstream failures remembered (RFC 9520).'],
       ['eipdns_cache_expired_total', 'expired', 'Entries dropped when found past their stale window.'],
-      ['eipdns_cache_bypassed_total', 'bypassed', 'Queries that went around the cache (EDNS Client Subnet).'],
+      ['eipdns_cache_bypassed_total', 'bypassed', 'Queries that went around the cache (EDNS Client Subnet, or RD=0).'],
     ];
     for (const [name, key, help] of cacheCounters) counter(name, help, [], (set) => set({}, cacheStats()?.[key] ?? 0));
 
@@ -260,6 +260,7 @@ export class Metrics {
       set({ reason: 'not_vouched' }, t().notVouched);
     });
     counter('eipdns_tsig_failures_total', 'Signed messages that failed TSIG verification (BADKEY, BADSIG, BADTIME, BADTRUNC).', [], (set) => set({}, t().tsigFailures));
+    counter('eipdns_tsig_strangers_total', 'Signed messages from outside acl.allow, every transfer.allow and every primary: REFUSED without verifying.', [], (set) => set({}, t().tsigStrangers));
     counter('eipdns_notify_total', 'NOTIFY messages, by direction and result: sent (datagrams, retries included), acked, failed (given up), received, refused.', ['direction', 'result'], (set) => {
       const n = t().notify;
       set({ direction: 'out', result: 'sent' }, n.sent);

@@ -1,6 +1,7 @@
 // DNS name syntax for zone names and record labels. Underscore is allowed
 // because service-style labels ("_ldap") are real, if rare, in private zones.
 
+import { canonicalName } from '../wire/name.js';
 import type { Parsed } from './net.js';
 
 const LABEL = /^[a-z0-9_-]{1,63}$/;
@@ -23,7 +24,7 @@ function checkLabels(name: string, original: string): string | undefined {
 
 /** A zone name: lower-cased, one trailing dot dropped. */
 export function parseZoneName(text: string): Parsed<string> {
-  const name = text.trim().toLowerCase().replace(/\.$/, '');
+  const name = canonicalName(text);
   if (name === '') return { ok: false, error: 'the root zone cannot be served: eipdns forwards everything outside its zones' };
   const error = checkLabels(name, text);
   return error ? { ok: false, error } : { ok: true, value: name };
@@ -52,7 +53,7 @@ export function isAtOrBelow(name: string, zone: string): boolean {
  * dropped, as BIND and Knot compare them.
  */
 export function parseKeyName(text: string): Parsed<string> {
-  const name = text.trim().toLowerCase().replace(/\.$/, '');
+  const name = canonicalName(text);
   if (name === '') return { ok: false, error: 'expected a key name like "transfer-key", got an empty name' };
   const error = checkLabels(name, text);
   return error ? { ok: false, error } : { ok: true, value: name };

@@ -7,17 +7,19 @@ import { readFileSync, statSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { isScalar, LineCounter, parseDocument } from 'yaml';
+import { TSIG_HASHES, type TsigAlgorithm } from '../wire/codes.js';
 import { isAtOrBelow, parseKeyName, parseRecordLabel, parseZoneName } from './dns-name.js';
 import { bindsOverlap, parseCidr, parseHostPort, reachesListener, showHost, showHostPort, type HostPortRules } from './net.js';
 import { checkSecret, parseTsigFile } from './tsig-file.js';
-import type {
-  CacheConfig,
-  Config,
-  ElasticIpSelector,
-  HostPort,
-  RecordSource,
-  SoaTimers,
-  TsigKeyConfig,
+import {
+  SOA_FLOOR,
+  type CacheConfig,
+  type Config,
+  type ElasticIpSelector,
+  type HostPort,
+  type RecordSource,
+  type SoaTimers,
+  type TsigKeyConfig,
 } from './types.js';
 import {
   entriesOf,
@@ -112,7 +114,7 @@ export const DEFAULT_SOA: SoaTimers = Object.freeze({ refresh: 60, retry: 10, ex
 /** The admin port tells what the server knows and can trigger a poll: this host only unless widened. */
 export const DEFAULT_ADMIN_ALLOW: readonly string[] = Object.freeze(['127.0.0.0/8', '::1/128']);
 export const DEFAULT_ADMIN_ALLOW_REFRESH = false;
-export const TSIG_ALGORITHMS = ['hmac-sha256', 'hmac-sha384', 'hmac-sha512', 'hmac-sha1'] as const;
+export const TSIG_ALGORITHMS = Object.keys(TSIG_HASHES) as readonly TsigAlgorithm[];
 /** What tsig-keygen and keymgr make when not told otherwise. */
 export const DEFAULT_TSIG_ALGORITHM: TsigKeyConfig['algorithm'] = 'hmac-sha256';
 export const DEFAULT_TRANSFER_NOTIFY: readonly HostPort[] = Object.freeze([]);
@@ -173,10 +175,9 @@ export const LIMITS = {
   // expire of 2..4 weeks for Internet zones. eipdns zones change within
   // seconds and NOTIFY carries the changes, so short timers are normal here;
   // refresh and retry are capped at a day, expire at RFC 1912's 4 weeks.
-  'zones[].soa.refresh': { min: 1, max: ONE_DAY },
-  'zones[].soa.retry': { min: 1, max: ONE_DAY },
-  // At least refresh + retry (checked too), so never below 2.
-  'zones[].soa.expire': { min: 2, max: 4 * ONE_WEEK },
+  'zones[].soa.refresh': { min: SOA_FLOOR.refresh, max: ONE_DAY },
+  'zones[].soa.retry': { min: SOA_FLOOR.retry, max: ONE_DAY },
+  'zones[].soa.expire': { min: SOA_FLOOR.expire, max: 4 * ONE_WEEK },
 } as const satisfies Record<string, Range>;
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;

@@ -5,6 +5,7 @@
 // config, so the two sides cannot drift apart by a copy-and-paste.
 
 import { isMap, isScalar, isSeq, parseDocument } from 'yaml';
+import { canonicalName } from '../wire/name.js';
 import type { Parsed } from './net.js';
 
 export type TsigFileFormat = 'base64' | 'bind' | 'knot';
@@ -28,8 +29,6 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
 export const MIN_SECRET_BYTES = 16;
 export const FORMATS_HINT =
   'expected one line of base64, the key clause `tsig-keygen` prints (BIND) or the key list `keymgr -t` prints (Knot)';
-
-const normName = (name: string): string => name.trim().toLowerCase().replace(/\.$/, '');
 
 export function parseTsigFile(text: string): Parsed<TsigFile> {
   if (text.trim() === '') return { ok: false, error: `is empty: ${FORMATS_HINT}` };
@@ -87,7 +86,7 @@ function parseBind(text: string): Parsed<TsigFile> {
   const clause = /(?:^|[\s;}])key\s+("[^"]*"|[^\s{;"]+)\s*\{([^}]*)\}\s*;?/g;
   const keys: TsigFileKey[] = [];
   for (const m of text.matchAll(clause)) {
-    const name = normName(unquote(m[1]!));
+    const name = canonicalName(unquote(m[1]!));
     const body = m[2]!;
     const algorithm = /(?:^|[\s;])algorithm\s+("[^"]*"|[^\s;]+)\s*;/.exec(body);
     const secret = /(?:^|[\s;])secret\s+("[^"]*"|[^\s;]+)\s*;/.exec(body);
@@ -121,7 +120,7 @@ function parseKnot(text: string): Parsed<TsigFile> {
     const secret = field('secret');
     const algorithm = field('algorithm');
     if (id === undefined || secret === undefined) return bad;
-    keys.push({ name: normName(id), ...(algorithm !== undefined && { algorithm: algorithm.toLowerCase() }), secret });
+    keys.push({ name: canonicalName(id), ...(algorithm !== undefined && { algorithm: algorithm.toLowerCase() }), secret });
   }
   if (keys.length === 0) return bad;
   return { ok: true, value: { format: 'knot', keys } };

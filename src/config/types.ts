@@ -1,6 +1,8 @@
 // The validated, normalised configuration. Everything downstream reads this
 // shape only; the YAML layout and its error reporting live in ./load.ts.
 
+import type { TsigAlgorithm } from '../wire/codes.js';
+
 export interface HostPort {
   readonly host: string; // IPv4 or IPv6 literal, no brackets
   readonly port: number;
@@ -38,7 +40,7 @@ export interface RecordConfig {
 export interface TsigKeyConfig {
   /** Key name, lower case, no trailing dot ("transfer-key"). */
   readonly name: string;
-  readonly algorithm: 'hmac-sha256' | 'hmac-sha384' | 'hmac-sha512' | 'hmac-sha1';
+  readonly algorithm: TsigAlgorithm;
   /** Absolute path the secret was read from (for messages). */
   readonly secretFile: string;
   /** The secret, base64 (a string so the config can stay deep-frozen). */
@@ -59,6 +61,19 @@ export interface SoaTimers {
   readonly retry: number;
   readonly expire: number;
 }
+
+/**
+ * The least SOA timers eipdns accepts for its own zones (the loader's LIMITS
+ * minimums; expire is at least refresh + retry, checked too) and the least a
+ * secondary acts on (src/transfer/secondary.ts), so an eipdns primary is
+ * never clamped. Knot's defaults are within a second of it
+ * (refresh-min-interval 2, retry-min-interval 1, expire-min-interval 3).
+ * BIND's min-refresh-time 300 and min-retry-time 500 are made for Internet
+ * zones: here NOTIFY carries changes within seconds and refresh is the
+ * backstop for a lost NOTIFY, so five minutes would be five minutes of
+ * serving an old address.
+ */
+export const SOA_FLOOR: SoaTimers = Object.freeze({ refresh: 1, retry: 1, expire: 2 });
 
 export interface ZoneConfig {
   /** Lower case, no trailing dot: "internal". */

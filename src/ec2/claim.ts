@@ -17,6 +17,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { MetadataService } from '@aws-sdk/ec2-metadata-service';
 import type { Config, ElasticIpSelector, RecordSource } from '../config/types.js';
+import { canonicalName } from '../wire/name.js';
 import { createEc2Client, describeError } from './client.js';
 import { matchesElasticIp } from './match.js';
 
@@ -312,7 +313,7 @@ const KIND_NAMES: Record<RecordSource['kind'], string> = {
 };
 
 function findRecord(config: Config, name: string): { fqdn: string; selector: ElasticIpSelector } {
-  const fqdn = name.trim().toLowerCase().replace(/\.$/, '');
+  const fqdn = canonicalName(name);
   const records = config.zones.flatMap((z) => z.records);
   const record = records.find((r) => r.fqdn === fqdn);
   if (record === undefined) {

@@ -130,6 +130,11 @@ export interface Discovery extends SnapshotSource {
    * EC2 as of this call). Never rejects: failures land in the health state.
    */
   pollNow(): Promise<void>;
+  /**
+   * For /ready, one line per zone with discovered names that lack data (until
+   * the first successful poll that covers them), like TransferRoom.waiting().
+   */
+  waiting(): string[];
 }
 
 export interface DiscoveryOptions {
@@ -573,6 +578,18 @@ export function createDiscovery(config: Config, logger: Logger, options: Discove
     async pollNow() {
       if (inFlight !== undefined) await inFlight;
       await poll();
+    },
+    waiting() {
+      const out: string[] = [];
+      for (const zone of config.zones) {
+        const missing = zone.records.filter((r) => r.source.kind !== 'static' && !snapshot.records.has(r.fqdn)).length;
+        if (missing === 0) continue;
+        out.push(
+          `zone ${zone.name}: waiting for the first EC2 snapshot (${missing} name${missing === 1 ? '' : 's'} without data` +
+            `${lastError !== undefined ? `; last poll failed: ${lastError.code}` : ''})`,
+        );
+      }
+      return out;
     },
     async stop() {
       stopped = true;

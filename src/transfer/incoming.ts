@@ -6,10 +6,10 @@
 // with the zone's SOA (RFC 5936 §2.2, RFC 1995 §4); IXFR deletions must match
 // what we hold. Any failure throws TransferError and the old copy stays.
 
-import { CLASS, RCODE, rcodeName, TYPE } from '../wire/codes.js';
-import { HEADER_SIZE, QR } from '../wire/header.js';
+import { CLASS, OPCODE, RCODE, rcodeName, TYPE } from '../wire/codes.js';
+import { headerRcode, HEADER_SIZE, opcodeOf, QR } from '../wire/header.js';
 import { Malformed } from '../wire/malformed.js';
-import { lowerWire, readName, skipName, textToWire, wireToText } from '../wire/name.js';
+import { isInZone, lowerWire, readName, skipName, textToWire, wireToText } from '../wire/name.js';
 import { readRdata } from '../wire/rdata.js';
 import { applyDiff, decodeSoa, ZoneBuilder, ZoneDataError, type Rr, type ZoneData } from '../zone/data.js';
 import { serialGe } from '../zone/serial.js';
@@ -103,8 +103,8 @@ export class TransferReader {
   private read(msg: Buffer): boolean {
     if (msg.length < HEADER_SIZE) throw new TransferError('message shorter than a header');
     if (msg.readUInt16BE(0) !== this.id) throw new TransferError(`message ID ${msg.readUInt16BE(0)}, expected ${this.id}`);
-    if ((msg[2]! & QR) === 0 || ((msg[2]! >> 3) & 0x0f) !== 0) throw new TransferError('not a QUERY response');
-    const rcode = msg[3]! & 0x0f;
+    if ((msg[2]! & QR) === 0 || opcodeOf(msg) !== OPCODE.QUERY) throw new TransferError('not a QUERY response');
+    const rcode = headerRcode(msg);
     if (rcode !== RCODE.NOERROR) throw new TransferError(`primary answered ${rcodeName(rcode)}`, rcode);
     const first = this.messages++ === 0;
     const qdcount = msg.readUInt16BE(4);
@@ -185,7 +185,7 @@ export class TransferReader {
         return;
       }
       if (type === TYPE.SOA) throw new TransferError(`SOA at ${owner}, below the apex`);
-      if (!inZone(ownerWire, this.apexWire)) {
+      if (!isInZone(owner, this.apex)) {
         this.ignored++;
         return;
       }
@@ -213,7 +213,7 @@ export class TransferReader {
       return;
     }
     if (type === TYPE.SOA) throw new TransferError(`SOA at ${owner}, below the apex`);
-    if (!inZone(ownerWire, this.apexWire)) {
+    if (!isInZone(owner, this.apex)) {
       this.ignored++;
       return;
     }
@@ -246,15 +246,4 @@ export class TransferReader {
     }
     return { kind: 'incremental', data, removed, added, steps: this.diffs.length };
   }
-}
-
-/** Owner (lower-case wire) at or below the apex (lower-case wire): compared by labels from the end. */
-function inZone(owner: Buffer, apex: Buffer): boolean {
-  if (owner.length < apex.length) return false;
-  if (!owner.subarray(owner.length - apex.length).equals(apex)) return false;
-  // The suffix must start on a label boundary of the owner.
-  const boundary = owner.length - apex.length;
-  let at = 0;
-  while (at < boundary) at += 1 + owner[at]!;
-  return at === boundary;
 }

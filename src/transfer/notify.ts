@@ -12,10 +12,10 @@ import { randomInt } from 'node:crypto';
 import type { HostPort } from '../config/types.js';
 import type { Logger } from '../log.js';
 import { CLASS, OPCODE, RCODE, rcodeName, TYPE, tsigErrorName } from '../wire/codes.js';
-import { HEADER_SIZE, QR } from '../wire/header.js';
+import { FLAG, headerRcode, HEADER_SIZE, opcodeOf, QR } from '../wire/header.js';
 import { MessageWriter } from '../wire/writer.js';
-import { textToWire } from '../wire/name.js';
-import type { ZoneData } from '../zone/data.js';
+import { questionEnd, sameQuestion, textToWire } from '../wire/name.js';
+import { soaRr, type ZoneData } from '../zone/data.js';
 import { showHostPort } from '../config/net.js';
 import { udpExchange } from './client.js';
 import type { TransferStats } from './stats.js';
@@ -24,7 +24,7 @@ import { findTsigStart, readTsig, seconds, sign, verify, type TsigKey } from './
 /** Waits per attempt: 5 tries over ~31 s. */
 export const DEFAULT_NOTIFY_WAITS_MS: readonly number[] = [1_000, 2_000, 4_000, 8_000, 16_000];
 
-const NOTIFY_FLAGS = (OPCODE.NOTIFY << 11) | 0x0400; // opcode NOTIFY, AA
+const NOTIFY_FLAGS = (OPCODE.NOTIFY << 11) | FLAG.AA;
 
 export interface NotifierOptions {
   readonly logger: Logger;
@@ -110,7 +110,7 @@ export class Notifier {
 
   /** undefined for a good acknowledgement, else why not. */
   private checkReply(reply: Buffer, requestMac: Buffer | undefined): string | undefined {
-    const rcode = reply[3]! & 0x0f;
+    const rcode = headerRcode(reply);
     let start: number | undefined;
     try {
       start = findTsigStart(reply);
@@ -136,32 +136,16 @@ export function notifyMessage(data: ZoneData, id: number): Buffer {
   const w = new MessageWriter(512);
   const apex = textToWire(data.apex);
   w.question(apex, TYPE.SOA, CLASS.IN);
-  const soa = data.nodes.get(data.apex)!.rrsets.get(TYPE.SOA)!;
-  w.record(1, apex, TYPE.SOA, CLASS.IN, soa.ttl, soa.rdata[0]!);
+  const soa = soaRr(data);
+  w.record(1, apex, TYPE.SOA, CLASS.IN, soa.ttl, soa.rdata);
   return w.finish(id, NOTIFY_FLAGS);
 }
 
 /** The answer to `request`: same ID, QR, opcode NOTIFY, the same question. */
 function isNotifyReply(msg: Buffer, request: Buffer): boolean {
   if (msg.length < HEADER_SIZE || msg.readUInt16BE(0) !== request.readUInt16BE(0)) return false;
-  if ((msg[2]! & QR) === 0 || ((msg[2]! >> 3) & 0x0f) !== OPCODE.NOTIFY) return false;
+  if ((msg[2]! & QR) === 0 || opcodeOf(msg) !== OPCODE.NOTIFY) return false;
   // An error answer may leave the question out; one that has it must match.
   if (msg.readUInt16BE(4) === 0) return true;
-  const qEnd = HEADER_SIZE + textLength(request) + 4;
-  if (msg.length < qEnd) return false;
-  for (let i = HEADER_SIZE; i < qEnd; i++) {
-    let a = msg[i]!;
-    let b = request[i]!;
-    if (a >= 0x41 && a <= 0x5a) a |= 0x20;
-    if (b >= 0x41 && b <= 0x5a) b |= 0x20;
-    if (a !== b) return false;
-  }
-  return true;
-}
-
-/** Length of the (uncompressed) question name of a message we built. */
-function textLength(msg: Buffer): number {
-  let at = HEADER_SIZE;
-  while (msg[at] !== 0) at += 1 + msg[at]!;
-  return at + 1 - HEADER_SIZE;
+  return sameQuestion(msg, request, questionEnd(request));
 }

@@ -13,17 +13,17 @@
 // its stream with it.
 
 import { TYPE } from '../wire/codes.js';
-import { HEADER_SIZE } from '../wire/header.js';
+import { FLAG, HEADER_SIZE } from '../wire/header.js';
 import { textToWire } from '../wire/name.js';
 import { MessageWriter } from '../wire/writer.js';
-import { allRecords, ownerWire, type Rr, type ZoneData } from '../zone/data.js';
+import { allRecords, ownerWire, soaRr, type Rr, type ZoneData } from '../zone/data.js';
 import type { Change } from '../zone/versions.js';
 
 /** Room for the records of one message; a TSIG record fits in what is left of 64 KiB. */
 export const MESSAGE_LIMIT = 16 * 1024;
 
-/** QR and AA; opcode QUERY, NOERROR. */
-const FLAGS = 0x8400;
+/** Opcode QUERY, NOERROR. */
+const FLAGS = FLAG.QR | FLAG.AA;
 
 const axfrCache = new WeakMap<ZoneData, readonly Buffer[]>();
 /** The version each apex last cached, so caching a newer one drops the older stream. */
@@ -69,11 +69,6 @@ class Stream {
   }
 }
 
-function soaRecord(data: ZoneData): Rr {
-  const set = data.nodes.get(data.apex)!.rrsets.get(TYPE.SOA)!;
-  return { owner: data.apex, type: TYPE.SOA, ttl: set.ttl, rdata: set.rdata[0]! };
-}
-
 /** RFC 5936 §2.2: SOA, every other record, SOA again. */
 export function axfrStream(data: ZoneData, limit = MESSAGE_LIMIT): readonly Buffer[] {
   if (limit !== MESSAGE_LIMIT) return full(data, TYPE.AXFR, limit);
@@ -87,7 +82,7 @@ export function axfrStream(data: ZoneData, limit = MESSAGE_LIMIT): readonly Buff
 function full(data: ZoneData, questionType: number, limit: number): Buffer[] {
   const s = new Stream(data, questionType, limit);
   for (const rr of allRecords(data)) s.add(rr);
-  s.add(soaRecord(data));
+  s.add(soaRr(data));
   return s.end();
 }
 
@@ -104,14 +99,14 @@ export function ixfrStream(data: ZoneData, changes: readonly Change[] | undefine
     return cached ?? full(data, TYPE.IXFR, limit);
   }
   const s = new Stream(data, TYPE.IXFR, limit);
-  s.add(soaRecord(data));
+  s.add(soaRr(data));
   for (const c of changes) {
-    s.add(soaRecord(c.from));
+    s.add(soaRr(c.from));
     for (const rr of c.removed) s.add(rr, ownerWire(c.from, rr.owner));
-    s.add(soaRecord(c.to));
+    s.add(soaRr(c.to));
     for (const rr of c.added) s.add(rr, ownerWire(c.to, rr.owner));
   }
-  if (changes.length > 0) s.add(soaRecord(data));
+  if (changes.length > 0) s.add(soaRr(data));
   return s.end();
 }
 

@@ -18,11 +18,11 @@ import type { Config, ZoneConfig } from '../config/types.js';
 import { createAdmit, hostCidr, type Admit } from '../dns/admit.js';
 import type { Client, Reply } from '../dns/pipeline.js';
 import type { Logger } from '../log.js';
-import { CLASS, OPCODE, RCODE, TSIG_ERROR, TYPE, tsigErrorName } from '../wire/codes.js';
+import { CLASS, OPCODE, RCODE, TYPE, tsigErrorName } from '../wire/codes.js';
 import { isInZone } from '../wire/name.js';
 import type { Query } from '../wire/query.js';
 import { readRecords, SECTION } from '../wire/records.js';
-import { AA, RA } from '../wire/header.js';
+import { AA, headerRcode, opcodeOfFlags, RA } from '../wire/header.js';
 import { headerOnlyReply, udpLimit } from '../wire/reply.js';
 import { STALE_TTL, type ZoneView } from '../zone/answers.js';
 import { decodeSoa, type ZoneData } from '../zone/data.js';
@@ -37,7 +37,7 @@ import { Notifier } from './notify.js';
 import { axfrStream, forRequest, ixfrStream } from './outgoing.js';
 import { SecondaryZone, type SecondaryOptions } from './secondary.js';
 import { TransferStats } from './stats.js';
-import { readTsig, seconds, sign, StreamSigner, tsigKey, unsignedError, verify, type TsigKey, type TsigRecord, type Verdict } from './tsig.js';
+import { errorAnswer, readTsig, seconds, sign, StreamSigner, tsigKey, verify, type TsigKey, type TsigRecord, type Verdict } from './tsig.js';
 
 export interface TransferRoomOptions {
   readonly logger: Logger;
@@ -329,7 +329,7 @@ export class TransferRoom {
       if (!verdict.ok) return this.tsigError(msg, q, client, verdict, key);
       signed = { key: key!, tsig };
     }
-    const opcode = (q.flags >> 11) & 0x0f;
+    const opcode = opcodeOfFlags(q.flags);
     if (opcode === OPCODE.NOTIFY) return this.notifyIn(msg, q, client, signed);
     if (q.type === TYPE.AXFR || q.type === TYPE.IXFR) return this.transferOut(msg, q, client, signed);
     // An ordinary query that came signed: answer it as usual, signed.
@@ -352,7 +352,7 @@ export class TransferRoom {
     const bare = headerOnlyReply(msg, {
       id: q.id,
       queryFlags: q.flags,
-      rcode: reply[3]! & 0x0f,
+      rcode: headerRcode(reply),
       questionEnd: q.questionEnd,
       edns: q.edns,
       ra: (reply[3]! & RA) !== 0,
@@ -441,22 +441,7 @@ export class TransferRoom {
       'TSIG verification failed; refused',
     );
     if (verdict.rcode === RCODE.FORMERR) return this.bare(msg, q, RCODE.FORMERR);
-    const reply = this.header(msg, q, RCODE.NOTAUTH, false);
-    const now = seconds(this.now());
-    if ((verdict.error === TSIG_ERROR.BADTIME || verdict.error === TSIG_ERROR.BADTRUNC) && key !== undefined) {
-      // §5.2.3: signed, with the request's time, and ours in Other Data so the client can see the skew.
-      const other = Buffer.alloc(6);
-      other.writeUInt16BE(Math.floor(now / 2 ** 32) & 0xffff, 0);
-      other.writeUInt32BE(now >>> 0, 2);
-      return sign(reply, key, {
-        now,
-        prior: t.mac,
-        error: verdict.error,
-        ...(verdict.error === TSIG_ERROR.BADTIME ? { other, timeSigned: t.timeSigned } : {}),
-      }).msg;
-    }
-    // §5.3.2: BADKEY and BADSIG answers are not signed.
-    return unsignedError(reply, t, verdict.error, now);
+    return errorAnswer(this.header(msg, q, RCODE.NOTAUTH, false), t, verdict.error, key, seconds(this.now()));
   }
 
   private sealOne(reply: Buffer, signed: { key: TsigKey; tsig: TsigRecord }): Buffer {

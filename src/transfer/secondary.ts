@@ -20,14 +20,14 @@
 // and refresh 0 would be a new IXFR connection every event-loop turn.
 
 import { randomInt } from 'node:crypto';
-import { LIMITS } from '../config/load.js';
-import type { HostPort, SoaTimers, ZoneConfig } from '../config/types.js';
+import { SOA_FLOOR, type HostPort, type SoaTimers, type ZoneConfig } from '../config/types.js';
 import { createAdmit, hostCidr, type Admit } from '../dns/admit.js';
 import type { Logger } from '../log.js';
-import { CLASS, rcodeName, TYPE } from '../wire/codes.js';
+import { CLASS, RCODE, rcodeName, TYPE } from '../wire/codes.js';
+import { headerRcode, HEADER_SIZE } from '../wire/header.js';
 import { textToWire } from '../wire/name.js';
 import { MessageWriter } from '../wire/writer.js';
-import type { ZoneData } from '../zone/data.js';
+import { soaRr, type ZoneData } from '../zone/data.js';
 import type { ZoneView } from '../zone/answers.js';
 import { DEFAULT_HISTORY, ZoneVersions, type HistoryLimits } from '../zone/versions.js';
 import { showHostPort } from '../config/net.js';
@@ -38,21 +38,6 @@ import { peerTsigError, seconds, sign, StreamVerifier, type TsigKey } from './ts
 
 /** Node timers overflow past 2^31-1 ms (and then fire at once). */
 const MAX_TIMER_MS = 2_147_483_647;
-
-/**
- * The least SOA timers a secondary acts on: the floor eipdns accepts for its
- * own zones (config/load.ts LIMITS), so an eipdns primary is never clamped.
- * Knot's defaults are within a second of it (refresh-min-interval 2,
- * retry-min-interval 1, expire-min-interval 3). BIND's min-refresh-time 300
- * and min-retry-time 500 are made for Internet zones: here NOTIFY carries
- * changes within seconds and refresh is the backstop for a lost NOTIFY, so
- * five minutes would be five minutes of serving an old address.
- */
-export const SOA_FLOOR: SoaTimers = Object.freeze({
-  refresh: LIMITS['zones[].soa.refresh'].min,
-  retry: LIMITS['zones[].soa.retry'].min,
-  expire: LIMITS['zones[].soa.expire'].min,
-});
 
 export interface SecondaryOptions {
   readonly logger: Logger;
@@ -290,9 +275,9 @@ export class SecondaryZone {
       primary,
       request,
       (msg) => {
-        if (reader.messagesRead === 0 && msg.length >= 12 && (msg[3]! & 0x0f) !== 0) {
+        if (reader.messagesRead === 0 && msg.length >= HEADER_SIZE && headerRcode(msg) !== RCODE.NOERROR) {
           // Error answers (REFUSED, NOTAUTH for a key problem) may come unsigned: say what was said.
-          const rcode = msg[3]! & 0x0f;
+          const rcode = headerRcode(msg);
           throw new TransferError(`primary answered ${rcodeName(rcode)}${peerTsigError(msg)}`, rcode);
         }
         // The signature first: unsigned or forged bytes are not even parsed as zone data.
@@ -319,8 +304,8 @@ export function transferRequest(apex: string, id: number, qtype: number, current
   const name = textToWire(apex);
   w.question(name, qtype, CLASS.IN);
   if (qtype === TYPE.IXFR && current !== undefined) {
-    const soa = current.nodes.get(current.apex)!.rrsets.get(TYPE.SOA)!;
-    w.record(2, name, TYPE.SOA, CLASS.IN, soa.ttl, soa.rdata[0]!);
+    const soa = soaRr(current);
+    w.record(2, name, TYPE.SOA, CLASS.IN, soa.ttl, soa.rdata);
   }
   return w.finish(id, 0);
 }

@@ -15,7 +15,7 @@
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { TsigKeyConfig } from '../config/types.js';
-import { CLASS, RCODE, TSIG_ERROR, TYPE, tsigErrorName } from '../wire/codes.js';
+import { CLASS, RCODE, TSIG_ERROR, TSIG_HASHES, TYPE, tsigErrorName } from '../wire/codes.js';
 import { HEADER_SIZE } from '../wire/header.js';
 import { Malformed } from '../wire/malformed.js';
 import { lowerWire, readName, skipName, textToWire, wireToText } from '../wire/name.js';
@@ -24,14 +24,6 @@ import { lowerWire, readName, skipName, textToWire, wireToText } from '../wire/n
 export const FUDGE = 300;
 /** §5.3.1: at most this many unsigned messages between signed ones. */
 const MAX_UNSIGNED_RUN = 99;
-
-const HASHES: Readonly<Record<string, string>> = {
-  'hmac-sha1': 'sha1',
-  'hmac-sha224': 'sha224',
-  'hmac-sha256': 'sha256',
-  'hmac-sha384': 'sha384',
-  'hmac-sha512': 'sha512',
-};
 
 export interface TsigKey {
   /** Text form, lower case. */
@@ -47,11 +39,11 @@ export interface TsigKey {
 }
 
 export function tsigKey(config: Pick<TsigKeyConfig, 'name' | 'algorithm' | 'secret'>): TsigKey {
-  const algorithm = config.algorithm.toLowerCase();
-  const hash = HASHES[algorithm];
-  if (hash === undefined) throw new Error(`TSIG algorithm ${config.algorithm} is not supported`);
+  const algorithm = config.algorithm;
+  const hash = TSIG_HASHES[algorithm];
   const secret = Buffer.from(config.secret, 'base64');
-  const name = config.name.toLowerCase().replace(/\.$/, '');
+  // The config keeps key names canonical (parseKeyName): lower case, no trailing dot.
+  const name = config.name;
   return {
     name,
     nameWire: textToWire(name),
@@ -195,14 +187,14 @@ function computeMac(key: TsigKey, input: MacInput, v: Vars): Buffer {
   return h.digest();
 }
 
-function tsigRecord(key: TsigKey, originalId: number, mac: Buffer, v: Vars): Buffer {
-  const rdata = Buffer.concat([key.algorithmWire, time48(v.timeSigned), u16(v.fudge), u16(mac.length), mac, u16(originalId), u16(v.error), u16(v.other.length), v.other]);
+function tsigRecord(nameWire: Buffer, algorithmWire: Buffer, originalId: number, mac: Buffer, v: Vars): Buffer {
+  const rdata = Buffer.concat([algorithmWire, time48(v.timeSigned), u16(v.fudge), u16(mac.length), mac, u16(originalId), u16(v.error), u16(v.other.length), v.other]);
   const head = Buffer.allocUnsafe(10);
   head.writeUInt16BE(TYPE.TSIG, 0);
   head.writeUInt16BE(CLASS.ANY, 2);
   head.writeUInt32BE(0, 4);
   head.writeUInt16BE(rdata.length, 8);
-  return Buffer.concat([key.nameWire, head, rdata]);
+  return Buffer.concat([nameWire, head, rdata]);
 }
 
 /** Room a TSIG record takes, for writers that must leave space for it. */
@@ -227,17 +219,31 @@ export interface SignOptions {
 export function sign(msg: Buffer, key: TsigKey, o: SignOptions): { msg: Buffer; mac: Buffer } {
   const v: Vars = { timeSigned: o.timeSigned ?? o.now, fudge: FUDGE, error: o.error ?? 0, other: o.other ?? Buffer.alloc(0) };
   const mac = computeMac(key, { prior: o.prior, between: o.between, message: msg, timersOnly: o.timersOnly === true }, v);
-  const out = Buffer.concat([msg, tsigRecord(key, msg.readUInt16BE(0), mac, v)]);
+  const out = Buffer.concat([msg, tsigRecord(key.nameWire, key.algorithmWire, msg.readUInt16BE(0), mac, v)]);
   out.writeUInt16BE(msg.readUInt16BE(10) + 1, 10);
   return { msg: out, mac };
 }
 
-/** An error answer's TSIG for BADKEY/BADSIG (§5.3.2): no MAC, unsigned. */
-export function unsignedError(msg: Buffer, request: TsigRecord, error: number, now: number): Buffer {
-  const keyLike = { nameWire: textToWire(request.keyName), algorithmWire: textToWire(request.algorithm) } as TsigKey;
+/**
+ * `reply` (a complete unsigned error answer) with the TSIG record that tells
+ * the client why its request failed verification. BADTIME and BADTRUNC are
+ * signed with the key (§5.2.3: BADTIME with the request's time, and ours in
+ * Other Data so the client can see the skew); BADKEY and BADSIG are not
+ * (§5.3.2: no MAC).
+ */
+export function errorAnswer(reply: Buffer, request: TsigRecord, error: number, key: TsigKey | undefined, now: number): Buffer {
+  if ((error === TSIG_ERROR.BADTIME || error === TSIG_ERROR.BADTRUNC) && key !== undefined) {
+    return sign(reply, key, {
+      now,
+      prior: request.mac,
+      error,
+      ...(error === TSIG_ERROR.BADTIME ? { other: time48(now), timeSigned: request.timeSigned } : {}),
+    }).msg;
+  }
   const v: Vars = { timeSigned: now, fudge: FUDGE, error, other: Buffer.alloc(0) };
-  const out = Buffer.concat([msg, tsigRecord(keyLike, msg.readUInt16BE(0), Buffer.alloc(0), v)]);
-  out.writeUInt16BE(msg.readUInt16BE(10) + 1, 10);
+  const record = tsigRecord(textToWire(request.keyName), textToWire(request.algorithm), reply.readUInt16BE(0), Buffer.alloc(0), v);
+  const out = Buffer.concat([reply, record]);
+  out.writeUInt16BE(reply.readUInt16BE(10) + 1, 10);
   return out;
 }
 

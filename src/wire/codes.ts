@@ -28,6 +28,20 @@ export const TSIG_ERROR = {
   BADTRUNC: 22,
 } as const;
 
+/**
+ * The TSIG algorithms eipdns signs and verifies with (RFC 8945 §6), by their
+ * name on the wire, each with Node's name for its hash. The config accepts
+ * exactly these, in this order in its messages.
+ */
+export const TSIG_HASHES = {
+  'hmac-sha256': 'sha256',
+  'hmac-sha384': 'sha384',
+  'hmac-sha512': 'sha512',
+  'hmac-sha1': 'sha1',
+} as const;
+
+export type TsigAlgorithm = keyof typeof TSIG_HASHES;
+
 const RCODE_NAMES = new Map<number, string>(Object.entries(RCODE).map(([name, code]) => [code, name]));
 const TSIG_ERROR_NAMES = new Map<number, string>(Object.entries(TSIG_ERROR).map(([name, code]) => [code, name]));
 

@@ -41,6 +41,17 @@ export function readQuestionName(msg: Buffer, start: number): [string, number] {
 const UPPER = /[A-Z]/;
 const UPPER_ALL = /[A-Z]+/g;
 
+/**
+ * A name as a person writes it (a config key, a command-line argument) → the
+ * form the config keeps and compares: trimmed, lower-cased, one trailing dot
+ * dropped. Not for names off the wire (lowerAscii is): toLowerCase folds a
+ * few non-ASCII letters to ASCII ones, which is why config/dns-name.ts checks
+ * the name as written too.
+ */
+export function canonicalName(text: string): string {
+  return text.trim().toLowerCase().replace(/\.$/, '');
+}
+
 /** DNS compares names ASCII-case-insensitively only (RFC 4343). */
 export function lowerAscii(s: string): string {
   return UPPER.test(s) ? s.replace(UPPER_ALL, (m) => m.toLowerCase()) : s;

@@ -11,6 +11,7 @@
 // zone cuts, and minimal ANY (RFC 8482).
 
 import { RCODE, TYPE } from '../wire/codes.js';
+import { FLAG } from '../wire/header.js';
 import { isInZone, parentName, textToWire, wireToText } from '../wire/name.js';
 import { rdataNames } from '../wire/rdata.js';
 import { MessageWriter } from '../wire/writer.js';
@@ -24,10 +25,6 @@ const MAX_CACHED = 4096;
 const MAX_WARMED = MAX_CACHED / 2;
 /** CNAMEs followed inside the zone for one answer (BIND follows 16, Knot 5). */
 const MAX_CNAME_CHAIN = 8;
-
-const QR_AA = 0x8400;
-const QR = 0x8000;
-const RA = 0x0080;
 
 export interface Template {
   /** A whole reply encoded for the lower-case question; ID 0, RD 0. */
@@ -223,7 +220,7 @@ export class ZoneAnswers {
     write(1, answers);
     write(2, authority);
     write(3, additional);
-    const flags = (authoritative ? QR_AA : QR) | (this.recursionAvailable ? RA : 0) | (truncated ? 0x0200 : 0) | rcode;
+    const flags = FLAG.QR | (authoritative ? FLAG.AA : 0) | (this.recursionAvailable ? FLAG.RA : 0) | (truncated ? FLAG.TC : 0) | rcode;
     const bytes = w.finish(0, flags);
     // Every A record is a compressed owner (2) + type/class/ttl/rdlength (10) + 4 bytes.
     const size = 16;

@@ -213,10 +213,15 @@ export function sameContent(a: ZoneData, b: ZoneData): boolean {
   return true;
 }
 
+/** The apex SOA as a record (every version has exactly one: build() checks). */
+export function soaRr(data: ZoneData): Rr {
+  const set = data.nodes.get(data.apex)!.rrsets.get(TYPE.SOA)!;
+  return { owner: data.apex, type: TYPE.SOA, ttl: set.ttl, rdata: set.rdata[0]! };
+}
+
 /** Every record, SOA first (as a transfer sends them), then the apex's, then the rest. */
 export function* allRecords(data: ZoneData, includeSoa = true): Generator<Rr> {
-  const apexNode = data.nodes.get(data.apex)!;
-  if (includeSoa) yield { owner: data.apex, type: TYPE.SOA, ttl: apexNode.rrsets.get(TYPE.SOA)!.ttl, rdata: apexNode.rrsets.get(TYPE.SOA)!.rdata[0]! };
+  if (includeSoa) yield soaRr(data);
   for (const [name, node] of data.nodes) {
     for (const set of node.rrsets.values()) {
       if (set.type === TYPE.SOA && name === data.apex) continue;

@@ -12,7 +12,7 @@ import { startTestServer, type TestServer } from '../helpers/server.js';
 import { startUpstreamStub, type UpstreamStub } from '../helpers/upstream-stub.js';
 import { startFakeEc2, type FakeEc2 } from '../ec2/fake-ec2.js';
 import { clientFor, manualClock } from '../ec2/helpers.js';
-import { request, tcpMessages } from '../transfer/helpers.js';
+import { keyOf, newSecret, request, tcpMessages } from '../transfer/helpers.js';
 import { RCODE, TYPE } from '../../src/wire/codes.js';
 
 let fake: FakeEc2;
@@ -234,5 +234,22 @@ describe('GET /metrics', () => {
     expect(d('eipdns_transfer_served_total', { kind: 'axfr' })).toBe(1);
     expect(d('eipdns_transfer_refused_total', { reason: 'acl' })).toBe(1);
     expect(d('eipdns_transfer_served_total', { kind: 'ixfr' })).toBe(0);
+  });
+
+  it('counts signed messages from strangers apart from TSIG failures', async () => {
+    // 127.0.0.1 is the only client and transfer peer; 127.0.0.2 is neither.
+    const withTransfer = yaml().replace('      ops: { a: ["10.0.9.9"] }', '      ops: { a: ["10.0.9.9"] }\n    transfer: { allow: ["127.0.0.1/32"] }');
+    srv = await startTestServer(withTransfer, { ec2Client: clientFor(fake) });
+    const before = await scrape(srv.adminPort);
+    const signed = request({ zone: 'ops.internal', type: TYPE.A, key: keyOf(newSecret()) }).msg;
+    expect((await sendUdp(srv.port, signed, { from: '127.0.0.2' }))![3]! & 0x0f).toBe(RCODE.REFUSED);
+    expect((await sendUdp(srv.port, signed, { from: '127.0.0.2' }))![3]! & 0x0f).toBe(RCODE.REFUSED);
+    // From a client the same message is verified, and fails (no such key here).
+    expect((await sendUdp(srv.port, signed, { from: '127.0.0.1' }))![3]! & 0x0f).toBe(RCODE.NOTAUTH);
+    const after = await scrape(srv.adminPort);
+    const d = (name: string): number => after.value(name) - before.value(name);
+    expect(d('eipdns_tsig_strangers_total')).toBe(2);
+    expect(d('eipdns_tsig_failures_total')).toBe(1);
+    expect(d('eipdns_dns_acl_refused_total')).toBe(0);
   });
 });

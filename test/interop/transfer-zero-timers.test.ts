@@ -5,7 +5,7 @@
 // each transfer.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SOA_FLOOR } from '../../src/transfer/secondary.js';
+import { SOA_FLOOR } from '../../src/config/types.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { KEY_NAME, newSecret, secondaryYaml } from '../transfer/helpers.js';
 import { startPeer, type Peer } from './peers.js';

@@ -7,10 +7,10 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SOA } from '../../src/config/load.js';
-import type { ZoneConfig } from '../../src/config/types.js';
+import { SOA_FLOOR, type ZoneConfig } from '../../src/config/types.js';
 import { silentLogger } from '../../src/log.js';
 import { axfrStream } from '../../src/transfer/outgoing.js';
-import { SecondaryZone, SOA_FLOOR } from '../../src/transfer/secondary.js';
+import { SecondaryZone } from '../../src/transfer/secondary.js';
 import { TransferStats } from '../../src/transfer/stats.js';
 import { TYPE } from '../../src/wire/codes.js';
 import { textToWire } from '../../src/wire/name.js';
