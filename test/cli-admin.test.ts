@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { bin, root, spawnServe, type ServeProcess } from './helpers/cli.js';
+import { bin, spawnServe, type ServeProcess } from './helpers/cli.js';
 import { buildQuery, decode, sendTcp, sendUdp } from './helpers/dns-client.js';
 import { get } from './helpers/http-client.js';
 import { inventory } from './helpers/server.js';
