@@ -22,8 +22,8 @@ import { CLASS, OPCODE, RCODE, TYPE, tsigErrorName } from '../wire/codes.js';
 import { isInZone } from '../wire/name.js';
 import type { Query } from '../wire/query.js';
 import { readRecords, SECTION } from '../wire/records.js';
-import { AA, headerRcode, opcodeOfFlags, RA } from '../wire/header.js';
-import { headerOnlyReply, udpLimit } from '../wire/reply.js';
+import { opcodeOfFlags } from '../wire/header.js';
+import { headerOnlyReply, truncatedReply, udpLimit } from '../wire/reply.js';
 import { STALE_TTL, type ZoneView } from '../zone/answers.js';
 import { decodeSoa, type ZoneData } from '../zone/data.js';
 import { primaryData } from '../zone/from-snapshot.js';
@@ -349,16 +349,7 @@ export class TransferRoom {
   private sealFitted(reply: Buffer, msg: Buffer, q: Query, client: Client, signed: { key: TsigKey; tsig: TsigRecord }): Buffer {
     const sealed = this.sealOne(reply, signed);
     if (client.transport !== 'udp' || sealed.length <= udpLimit(q.edns)) return sealed;
-    const bare = headerOnlyReply(msg, {
-      id: q.id,
-      queryFlags: q.flags,
-      rcode: headerRcode(reply),
-      questionEnd: q.questionEnd,
-      edns: q.edns,
-      ra: (reply[3]! & RA) !== 0,
-      aa: (reply[2]! & AA) !== 0,
-      tc: true,
-    });
+    const bare = truncatedReply(reply, msg, q);
     return this.sealOne(bare, signed);
   }
 

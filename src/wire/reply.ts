@@ -100,11 +100,11 @@ export function replyFromTemplate(template: Buffer | string, query: Buffer, q: Q
 
 /** A reply too large for this client's UDP size becomes "ask again over TCP" (RFC 7766 §6.2.1). */
 export function fitUdp(reply: Buffer, query: Buffer, q: Query, transport: Transport): Buffer {
-  return transport === 'udp' && reply.length > udpLimit(q.edns) ? truncated(reply, query, q) : reply;
+  return transport === 'udp' && reply.length > udpLimit(q.edns) ? truncatedReply(reply, query, q) : reply;
 }
 
 /** Same header (with TC), the question and our OPT. */
-function truncated(full: Buffer, query: Buffer, q: Query): Buffer {
+export function truncatedReply(full: Buffer, query: Buffer, q: Query): Buffer {
   return headerOnlyReply(query, {
     id: q.id,
     queryFlags: q.flags,
