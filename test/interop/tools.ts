@@ -56,14 +56,39 @@ export function requireTools<const T extends readonly string[]>(...names: T): Re
 
 // ---- ports ------------------------------------------------------------------
 
-/** A loopback port that is free for both UDP and TCP right now. */
+/**
+ * The kernel's ephemeral range (Linux: 32768-60999 by default). Every socket
+ * bound to port 0 gets a port from it: eipdns's upstream queries (a fresh one
+ * per query), dig, dnsperf, TCP clients. A port handed out from inside it can
+ * be taken by any of those between this probe and the server's bind (seen:
+ * EADDRINUSE when bench:failover starts 50 servers), so ports are drawn below it.
+ */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    if (Number.isInteger(low) && low > 21_000) return low;
+  } catch {
+    // not Linux: assume the IANA dynamic range (49152-65535)
+  }
+  return 32_768;
+}
+/** Above the fixed ports the demo and docs use (53, 5353, 5354, 9153). */
+const PORTS_FROM = 20_000;
+const PORTS_TO = ephemeralLow() - 1;
+
+/** A loopback port, outside the ephemeral range, that is free for both UDP and TCP right now. */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
-  for (let tries = 0; tries < 50; tries++) {
+  for (let tries = 0; tries < 200; tries++) {
+    const port = PORTS_FROM + Math.floor(Math.random() * (PORTS_TO - PORTS_FROM + 1));
     const udp = createSocket('udp4');
-    const port = await new Promise<number>((resolve, reject) => {
-      udp.once('error', reject);
-      udp.bind(0, host, () => resolve(udp.address().port));
+    const udpOk = await new Promise<boolean>((resolve) => {
+      udp.once('error', () => resolve(false));
+      udp.bind(port, host, () => resolve(true));
     });
+    if (!udpOk) {
+      udp.close();
+      continue;
+    }
     const tcp = createServer();
     const ok = await new Promise<boolean>((resolve) => {
       tcp.once('error', () => resolve(false));
@@ -73,7 +98,7 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
     if (ok) await new Promise<void>((resolve) => tcp.close(() => resolve()));
     if (ok) return port;
   }
-  throw new Error('no port free for both UDP and TCP on loopback');
+  throw new Error(`no port in ${PORTS_FROM}-${PORTS_TO} free for both UDP and TCP on loopback`);
 }
 
 // ---- waiting ------------------------------------------------------------------
