@@ -17,6 +17,7 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { HostPort } from '../config/types.js';
 import type { Admit } from '../dns/admit.js';
+import { listenServer } from '../dns/listen.js';
 import type { Logger } from '../log.js';
 import type { ReadinessState } from './readiness.js';
 
@@ -213,23 +214,17 @@ export function listenAdmin(options: AdminListenerOptions): Promise<AdminListene
   // Node's own clientError handling, which closes the connection.
 
   const { host, port } = options.listen;
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port, ipv6Only: host.includes(':') }, () => {
-      server.off('error', reject);
-      server.on('error', (err) => logger.error({ err }, 'admin server error'));
-      const addr = server.address();
-      resolve({
-        host,
-        port: typeof addr === 'object' && addr !== null ? addr.port : port,
-        refused: () => refused,
-        connections: () => sockets.size,
-        close: () =>
-          new Promise<void>((done) => {
-            server.close(() => done());
-            server.closeAllConnections();
-          }),
-      });
-    });
-  });
+  return listenServer(server, host, port, (err) => logger.error({ err }, 'admin server error')).then(
+    (bound): AdminListener => ({
+      host,
+      port: bound,
+      refused: () => refused,
+      connections: () => sockets.size,
+      close: () =>
+        new Promise<void>((done) => {
+          server.close(() => done());
+          server.closeAllConnections();
+        }),
+    }),
+  );
 }

@@ -2,6 +2,7 @@
 // (RFC 7766: TCP is not optional). With port 0 the two cannot simply ask the
 // kernel separately: UDP picks the port, and TCP must take the same one.
 
+import type { Server } from 'node:net';
 import type { TcpListener } from './tcp.js';
 import type { UdpListener } from './udp.js';
 
@@ -24,4 +25,21 @@ export async function bindPair(
       if (port !== 0 || attempt >= 5) throw err;
     }
   }
+}
+
+/**
+ * Starts `server` listening and resolves with the port it got. An IPv6 host
+ * listens IPv6-only, so "[::]:53" and "0.0.0.0:53" can both be configured.
+ * A listen failure rejects; errors after that go to `onError`.
+ */
+export function listenServer(server: Server, host: string, port: number, onError: (err: Error) => void): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port, ipv6Only: host.includes(':') }, () => {
+      server.off('error', reject);
+      server.on('error', onError);
+      const addr = server.address();
+      resolve(typeof addr === 'object' && addr !== null ? addr.port : port);
+    });
+  });
 }

@@ -6,6 +6,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from '../log.js';
 import { Deframer, frame } from '../wire/framing.js';
+import { listenServer } from './listen.js';
 import { isPending, type Reply } from './pipeline.js';
 import type { Handler } from './udp.js';
 
@@ -67,35 +68,29 @@ export function listenTcp(
     connections.set(socket, serveConnection(socket, handler, logger, options, () => forget(socket)));
   });
   server.maxConnections = options.maxConnections;
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ port, host, ipv6Only: host.includes(':') }, () => {
-      server.off('error', reject);
-      server.on('error', (err) => logger.error({ err }, 'tcp server error'));
-      const addr = server.address();
-      resolve({
-        server,
-        port: typeof addr === 'object' && addr !== null ? addr.port : port,
-        drain() {
-          if (drained !== undefined) return drained;
-          draining = true;
-          server.close();
-          drained = new Promise<void>((done) => {
-            idle = done;
-          });
-          for (const c of [...connections.values()]) c.drain();
-          if (connections.size === 0) idle?.();
-          return drained;
-        },
-        close: () =>
-          new Promise<void>((done) => {
-            if (server.listening) server.close(() => done());
-            else done();
-            for (const s of sockets) s.destroy();
-          }),
-      });
-    });
-  });
+  return listenServer(server, host, port, (err) => logger.error({ err }, 'tcp server error')).then(
+    (bound): TcpListener => ({
+      server,
+      port: bound,
+      drain() {
+        if (drained !== undefined) return drained;
+        draining = true;
+        server.close();
+        drained = new Promise<void>((done) => {
+          idle = done;
+        });
+        for (const c of [...connections.values()]) c.drain();
+        if (connections.size === 0) idle?.();
+        return drained;
+      },
+      close: () =>
+        new Promise<void>((done) => {
+          if (server.listening) server.close(() => done());
+          else done();
+          for (const s of sockets) s.destroy();
+        }),
+    }),
+  );
 }
 
 function serveConnection(socket: Socket, handler: Handler, logger: Logger, options: TcpOptions, finished: () => void): Connection {
